@@ -1,0 +1,175 @@
+/**
+ * Uploads to Lark's drive media endpoints: upload_all for files up to 20 MiB, and the chunked
+ * upload_prepare / upload_part / upload_finish flow above that. Every call is paced, authenticated with
+ * one token refresh on rejection, and retried while the fault is transient.
+ */
+import FormData from "form-data";
+import { RejectionError, TokenRejectedError, TransientError } from "./errors";
+import type { LarkHttp, LarkRequestBody } from "./lark-http";
+import { interpretReply, type LarkBody } from "./lark-reply";
+import type { TenantTokens } from "./lark-token";
+import type { Pacer } from "./pacer";
+import type { ParentType } from "./parent-types";
+import { withRetries, type RetryOptions } from "./retry";
+import type { Block } from "./s3-objects";
+
+const MEDIAS = "/open-apis/drive/v1/medias";
+/** Lark's block size for upload_part. */
+export const CHUNK_BYTES = 4 * 1024 * 1024;
+const UPLOAD_ID_EXPIRED = 1061021;
+
+export interface LarkFile {
+  name: string;
+  parentType: ParentType;
+  parentNode: string;
+  size: number;
+  /** JSON string, e.g. {"drive_route_token":"doxcn…"} */
+  extra?: string;
+}
+
+export interface UploadResult {
+  fileToken: string;
+  /** HTTP calls made to upload endpoints, retries included. */
+  calls: number;
+}
+
+export class LarkUploader {
+  constructor(
+    private readonly http: LarkHttp,
+    private readonly tokens: TenantTokens,
+    private readonly pacer: Pacer,
+  ) {}
+
+  async uploadAll(file: LarkFile, block: Block, retry: RetryOptions): Promise<UploadResult> {
+    const counter = { calls: 0 };
+    const body = await this.call(
+      `${MEDIAS}/upload_all`,
+      () =>
+        multipart(
+          [
+            ["file_name", file.name],
+            ["parent_type", file.parentType],
+            ["parent_node", file.parentNode],
+            ["size", String(file.size)],
+            ["checksum", String(block.adler32)],
+            ...(file.extra ? [["extra", file.extra] as [string, string]] : []),
+          ],
+          file.name,
+          block.bytes,
+        ),
+      retry,
+      counter,
+    );
+    return { fileToken: fileTokenOf(body), calls: counter.calls };
+  }
+
+  /**
+   * The chunked flow. `blocks` is called again when Lark expires the upload id, since the bytes of a
+   * consumed stream are gone; each call must yield the file in CHUNK_BYTES blocks.
+   */
+  async uploadChunked(file: LarkFile, blocks: () => AsyncIterable<Block>, retry: RetryOptions): Promise<UploadResult> {
+    const counter = { calls: 0 };
+    for (let restarts = 0; ; restarts++) {
+      try {
+        return { fileToken: await this.chunkedOnce(file, blocks(), retry, counter), calls: counter.calls };
+      } catch (err) {
+        const expired = err instanceof RejectionError && err.code === `lark-${UPLOAD_ID_EXPIRED}`;
+        if (!expired || restarts >= 1) throw err;
+      }
+    }
+  }
+
+  private async chunkedOnce(file: LarkFile, blocks: AsyncIterable<Block>, retry: RetryOptions, counter: { calls: number }): Promise<string> {
+    const prepared = await this.call(
+      `${MEDIAS}/upload_prepare`,
+      () =>
+        json({
+          file_name: file.name,
+          parent_type: file.parentType,
+          parent_node: file.parentNode,
+          size: file.size,
+          ...(file.extra ? { extra: file.extra } : {}),
+        }),
+      retry,
+      counter,
+    );
+    const uploadId = String(prepared.data?.upload_id ?? "");
+    const blockNum = Number(prepared.data?.block_num);
+    const blockSize = Number(prepared.data?.block_size);
+    if (!uploadId || !Number.isInteger(blockNum) || blockSize !== CHUNK_BYTES) {
+      throw new TransientError(`upload_prepare: unexpected reply ${JSON.stringify(prepared.data)}`);
+    }
+    let seq = 0;
+    for await (const block of blocks) {
+      await this.call(
+        `${MEDIAS}/upload_part`,
+        () =>
+          multipart(
+            [
+              ["upload_id", uploadId],
+              ["seq", String(seq)],
+              ["size", String(block.bytes.length)],
+              ["checksum", String(block.adler32)],
+            ],
+            file.name,
+            block.bytes,
+          ),
+        retry,
+        counter,
+      );
+      seq++;
+    }
+    if (seq !== blockNum) throw new TransientError(`read ${seq} blocks, Lark expects ${blockNum}`);
+    const finished = await this.call(`${MEDIAS}/upload_finish`, () => json({ upload_id: uploadId, block_num: blockNum }), retry, counter);
+    return fileTokenOf(finished);
+  }
+
+  /** One logical call: paced, authenticated (one token refresh), retried while transient. */
+  private call(path: string, makeRequest: () => PreparedRequest, retry: RetryOptions, counter: { calls: number }): Promise<LarkBody> {
+    return withRetries(async () => {
+      for (let refreshed = false; ; refreshed = true) {
+        const token = await this.tokens.get();
+        try {
+          const reply = await this.pacer.run(() => {
+            counter.calls++;
+            const req = makeRequest();
+            return this.http.post(path, { ...req.headers, authorization: `Bearer ${token}` }, req.body, retry.deadline);
+          });
+          return interpretReply(path, reply);
+        } catch (err) {
+          if (err instanceof TokenRejectedError) {
+            this.tokens.invalidate(token);
+            if (!refreshed) continue;
+            throw new TransientError(`${path}: Lark rejected a freshly fetched token (${err.larkCode})`, { larkCode: err.larkCode });
+          }
+          if (err instanceof TransientError && err.retryAfterMs) this.pacer.pauseFor(err.retryAfterMs);
+          throw err;
+        }
+      }
+    }, retry);
+  }
+}
+
+interface PreparedRequest {
+  headers: Record<string, string>;
+  body: LarkRequestBody;
+}
+
+function json(value: unknown): PreparedRequest {
+  return { headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(value) };
+}
+
+/** The documented part order: the fields, then the file last. Names go as raw UTF-8. */
+function multipart(fields: [string, string][], fileName: string, bytes: Buffer): PreparedRequest {
+  const form = new FormData();
+  for (const [name, value] of fields) form.append(name, value);
+  // A quote would end the filename parameter early; browsers escape it the same way.
+  form.append("file", bytes, { filename: fileName.replace(/"/g, "%22"), contentType: "application/octet-stream", knownLength: bytes.length });
+  return { headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()) }, body: form };
+}
+
+function fileTokenOf(body: LarkBody): string {
+  const token = body.data?.file_token;
+  if (typeof token !== "string" || !token) throw new TransientError(`Lark answered success without a file_token`);
+  return token;
+}

@@ -1,0 +1,128 @@
+/**
+ * One object, start to end: decide from its head and tags whether and where it goes, upload its bytes,
+ * and write the file_token back, or tell the user on the object why not.
+ */
+import type { Config } from "./config";
+import { RejectionError, TransientError, type RejectionCode } from "./errors";
+import type { ObjectRef } from "./event";
+import { CHUNK_BYTES, type LarkFile, type LarkUploader, type UploadResult } from "./lark-upload";
+import { UPLOAD_ALL_MAX_BYTES } from "./parent-types";
+import type { RetryOptions } from "./retry";
+import { FILE_TOKEN_KEY, ObjectChangedError, type ObjectHead, type ObjectLocation, type S3Objects, type Tags } from "./s3-objects";
+import { resolveTarget } from "./target";
+
+export type SkipReason = "already-uploaded" | "stale-event" | "gone" | "folder-marker" | "overwritten-during-upload";
+
+export type Outcome =
+  | { kind: "uploaded"; fileToken: string; size: number; parent: string; route: "upload_all" | "chunked"; calls: number }
+  | { kind: "skipped"; reason: SkipReason; fileToken?: string; detail?: string }
+  | { kind: "rejected"; code: RejectionCode; reason: string; size?: number; calls?: number }
+  | { kind: "failed"; error: Error; calls?: number };
+
+export interface PipelineDeps {
+  config: Pick<Config, "maxFileBytes" | "largeFiles" | "defaultParent" | "maxAttempts">;
+  s3: S3Objects;
+  lark: LarkUploader;
+}
+
+export interface RunOptions {
+  /** Epoch ms by which this object must be finished or given up. */
+  deadline: number;
+  onRetry?: RetryOptions["onRetry"];
+}
+
+/** Never throws: every way an object can end is an Outcome. */
+export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: RunOptions): Promise<Outcome> {
+  if (ref.key.endsWith("/")) return { kind: "skipped", reason: "folder-marker" };
+  let calls: number | undefined;
+  try {
+    const [head, tags] = await Promise.all([
+      deps.s3.head(ref.bucket, ref.key),
+      deps.s3.tags({ bucket: ref.bucket, key: ref.key, versionId: ref.versionId }),
+    ]);
+    if (!head || !tags) return { kind: "skipped", reason: "gone" };
+    const token = head.metadata[FILE_TOKEN_KEY];
+    if (token) return { kind: "skipped", reason: "already-uploaded", fileToken: token };
+    const stale = staleness(ref, head);
+    if (stale) return { kind: "skipped", reason: "stale-event", detail: stale };
+
+    const at: ObjectLocation = { bucket: ref.bucket, key: ref.key, versionId: head.versionId };
+    let file: LarkFile;
+    try {
+      file = resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
+      checkSize(head.size, deps.config);
+    } catch (err) {
+      if (err instanceof RejectionError) return await reject(deps, at, tags, err, head.size);
+      throw err;
+    }
+
+    let result: UploadResult;
+    try {
+      result = await upload(deps, at, head, file, run);
+    } catch (err) {
+      if (err instanceof RejectionError) return await reject(deps, at, tags, err, head.size);
+      throw err;
+    }
+    calls = result.calls;
+    try {
+      await deps.s3.writeFileToken(at, head, tags, result.fileToken);
+    } catch (err) {
+      // Lark has the file, but the object is no longer the one we uploaded: its own event will follow.
+      if (err instanceof ObjectChangedError) {
+        return { kind: "skipped", reason: "overwritten-during-upload", fileToken: result.fileToken, detail: err.message };
+      }
+      throw err;
+    }
+    return {
+      kind: "uploaded",
+      fileToken: result.fileToken,
+      size: head.size,
+      parent: `${file.parentType}/${file.parentNode}`,
+      route: head.size > UPLOAD_ALL_MAX_BYTES ? "chunked" : "upload_all",
+      calls,
+    };
+  } catch (err) {
+    if (err instanceof ObjectChangedError) return { kind: "skipped", reason: "stale-event", detail: err.message };
+    return { kind: "failed", error: err as Error, calls };
+  }
+}
+
+/** Whether the event announced content the key no longer holds; the newer content has its own event. */
+function staleness(ref: ObjectRef, head: ObjectHead): string | undefined {
+  if (ref.versionId && head.versionId && ref.versionId !== head.versionId) return `version ${ref.versionId} is no longer current`;
+  if (ref.eTag && ref.eTag !== head.eTag) return `ETag ${ref.eTag} is no longer current`;
+  if (ref.size !== undefined && ref.size !== head.size) return `size ${ref.size} is no longer current`;
+  return undefined;
+}
+
+function checkSize(size: number, config: PipelineDeps["config"]): void {
+  if (size === 0) throw new RejectionError("empty-file", "the object is empty and Lark does not take empty files");
+  if (size > config.maxFileBytes) {
+    const why = config.largeFiles === "reject" && size > UPLOAD_ALL_MAX_BYTES ? "upload_all takes at most 20971520 bytes" : "MAX_FILE_BYTES";
+    throw new RejectionError("too-large", `${size} bytes is above the limit of ${config.maxFileBytes} bytes (${why})`);
+  }
+}
+
+async function upload(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, file: LarkFile, run: RunOptions): Promise<UploadResult> {
+  const retry: RetryOptions = { maxAttempts: deps.config.maxAttempts, deadline: run.deadline, onRetry: run.onRetry };
+  if (head.size <= UPLOAD_ALL_MAX_BYTES) {
+    // The checksum must be known before the file part is sent, so the whole object is buffered once.
+    for await (const whole of deps.s3.readBlocks(at, head.eTag, head.size, head.size)) {
+      return deps.lark.uploadAll(file, whole, retry);
+    }
+    throw new TransientError("the object body was empty");
+  }
+  return deps.lark.uploadChunked(file, () => deps.s3.readBlocks(at, head.eTag, head.size, CHUNK_BYTES), retry);
+}
+
+/** Tells the user on the object. The tag is the visible answer, so failing to write it (TagLimitError) is a failure. */
+async function reject(deps: PipelineDeps, at: ObjectLocation, tags: Tags, err: RejectionError, size: number): Promise<Outcome> {
+  await deps.s3.tagError(at, tags, errorTagValue(err));
+  return { kind: "rejected", code: err.code, reason: err.reason, size };
+}
+
+/** Tag values allow letters, digits, spaces and _ . : / = + - @, up to 256 characters. */
+export function errorTagValue(err: RejectionError): string {
+  const reason = err.reason.replace(/[^\p{L}\p{N}\p{Zs}_.:/=+\-@]/gu, " ").replace(/\s+/g, " ").trim();
+  return `${err.code}: ${reason}`.slice(0, 256).trim();
+}

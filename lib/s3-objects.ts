@@ -1,0 +1,271 @@
+/**
+ * Everything the function does to S3: read the object's head and tags, read its bytes pinned to the
+ * version the event announced, write the file_token back with a guarded self-copy, and tag failures.
+ */
+import {
+  CopyObjectCommand,
+  GetObjectCommand,
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+  type CopyObjectCommandInput,
+  type Tag,
+} from "@aws-sdk/client-s3";
+import ADLER32 from "adler-32";
+import { ConfigurationError, TransientError } from "./errors";
+
+export const FILE_TOKEN_KEY = "lark-file-token";
+export const ERROR_TAG = "lark-upload-error";
+const MAX_TAGS = 10;
+
+export interface ObjectLocation {
+  bucket: string;
+  key: string;
+  /** Pins the read to this version; absent on unversioned buckets. */
+  versionId?: string;
+}
+
+/** What HeadObject told us: the attributes a REPLACE copy must re-send, and what identifies the content. */
+export interface ObjectHead {
+  eTag: string;
+  versionId?: string;
+  size: number;
+  metadata: Record<string, string>;
+  contentType?: string;
+  contentDisposition?: string;
+  cacheControl?: string;
+  contentEncoding?: string;
+  contentLanguage?: string;
+  expires?: Date;
+  storageClass?: string;
+  serverSideEncryption?: string;
+  sseKmsKeyId?: string;
+  bucketKeyEnabled?: boolean;
+  websiteRedirectLocation?: string;
+}
+
+export type Tags = Record<string, string>;
+
+/** The bytes of one block and their Adler-32, computed while the bytes arrived. */
+export interface Block {
+  bytes: Buffer;
+  adler32: number;
+}
+
+/** The object changed after the event: its content is not what the event announced. */
+export class ObjectChangedError extends Error {
+  override readonly name = "ObjectChangedError";
+}
+
+/** A tag could not be written because the object already has the 10 tags S3 allows. */
+export class TagLimitError extends Error {
+  override readonly name = "TagLimitError";
+}
+
+export function createS3Client(endpoint?: string): S3Client {
+  return new S3Client({
+    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
+    // Checksums on every request cost CPU on a 20 MiB body and confuse S3-compatible stores;
+    // S3 itself verifies what it receives.
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
+}
+
+export class S3Objects {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly opts: { verifyTagsAfterCopy: boolean },
+  ) {}
+
+  /** The current object at this key (never pinned: staleness is judged against what is there now); undefined when gone. */
+  async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
+    const out = await this.call(() => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), { missingOk: true });
+    if (!out) return undefined;
+    return {
+      eTag: unquote(out.ETag ?? ""),
+      versionId: out.VersionId && out.VersionId !== "null" ? out.VersionId : undefined,
+      size: out.ContentLength ?? 0,
+      metadata: out.Metadata ?? {},
+      contentType: out.ContentType,
+      contentDisposition: out.ContentDisposition,
+      cacheControl: out.CacheControl,
+      contentEncoding: out.ContentEncoding,
+      contentLanguage: out.ContentLanguage,
+      expires: out.Expires,
+      storageClass: out.StorageClass,
+      serverSideEncryption: out.ServerSideEncryption,
+      sseKmsKeyId: out.SSEKMSKeyId,
+      bucketKeyEnabled: out.BucketKeyEnabled,
+      websiteRedirectLocation: out.WebsiteRedirectLocation,
+    };
+  }
+
+  /** The tag set; undefined when the object is gone. */
+  async tags(at: ObjectLocation): Promise<Tags | undefined> {
+    const out = await this.call(
+      () => this.s3.send(new GetObjectTaggingCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId })),
+      { missingOk: true },
+    );
+    return out ? fromTagSet(out.TagSet ?? []) : undefined;
+  }
+
+  /**
+   * Streams the object in blocks of `blockSize` bytes (the last one shorter), each copied once from the
+   * socket into its own buffer with its Adler-32 computed on the way. The read is pinned to the version
+   * and to the ETag, so the bytes are the ones the event announced or the read fails.
+   * The block buffer is reused: a consumer must be done with a block before asking for the next.
+   */
+  async *readBlocks(at: ObjectLocation, eTag: string, size: number, blockSize: number): AsyncGenerator<Block> {
+    const out = await this.call(() =>
+      this.s3.send(new GetObjectCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId, IfMatch: quote(eTag) })),
+    );
+    const body = out!.Body as AsyncIterable<Uint8Array> | undefined;
+    if (!body) throw new TransientError("GetObject returned no body");
+    if (out!.ContentLength !== size) throw new ObjectChangedError(`object is ${out!.ContentLength} bytes, expected ${size}`);
+
+    let block = Buffer.allocUnsafe(Math.min(blockSize, size));
+    let filled = 0;
+    let adler = 1;
+    let remaining = size;
+    let last: Block | undefined;
+    let complete = false;
+    try {
+      for await (const chunk of body) {
+        let offset = 0;
+        while (offset < chunk.length) {
+          if (last) throw new ObjectChangedError(`object body is longer than ${size} bytes`);
+          const n = Math.min(block.length - filled, chunk.length - offset);
+          const piece = chunk.subarray(offset, offset + n);
+          block.set(piece, filled);
+          adler = ADLER32.buf(piece, adler);
+          filled += n;
+          offset += n;
+          if (filled < block.length) continue;
+          remaining -= filled;
+          // The last block waits for the end of the stream, so the connection goes back to the pool.
+          if (remaining === 0) {
+            last = { bytes: block, adler32: adler >>> 0 };
+            continue;
+          }
+          yield { bytes: block, adler32: adler >>> 0 };
+          if (remaining < block.length) block = block.subarray(0, remaining);
+          filled = 0;
+          adler = 1;
+        }
+      }
+      complete = true;
+    } catch (err) {
+      if (err instanceof ObjectChangedError) throw err;
+      throw new TransientError(`reading s3://${at.bucket}/${at.key} failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      // A consumer that stops early (a failed upload) must not leave the socket half-read.
+      if (!complete) (body as { destroy?: () => void }).destroy?.();
+    }
+    if (!last) throw new TransientError(`object body ended ${remaining} bytes early`);
+    yield last;
+  }
+
+  /**
+   * Writes the file_token as user metadata with a copy onto itself. REPLACE drops whatever is not
+   * re-sent, so every attribute from HeadObject goes back; the copy is guarded by the ETag so an object
+   * overwritten meanwhile is not clobbered (ObjectChangedError), and the tag set is written explicitly
+   * without a stale error tag.
+   */
+  async writeFileToken(at: ObjectLocation, head: ObjectHead, tags: Tags, fileToken: string): Promise<void> {
+    const keep = withoutErrorTag(tags);
+    const input: CopyObjectCommandInput = {
+      Bucket: at.bucket,
+      Key: at.key,
+      // The current object, not the pinned version: copying an old version would resurrect old content.
+      CopySource: copySource(at.bucket, at.key),
+      CopySourceIfMatch: quote(head.eTag),
+      MetadataDirective: "REPLACE",
+      Metadata: { ...head.metadata, [FILE_TOKEN_KEY]: fileToken },
+      ContentType: head.contentType,
+      ContentDisposition: head.contentDisposition,
+      CacheControl: head.cacheControl,
+      ContentEncoding: head.contentEncoding,
+      ContentLanguage: head.contentLanguage,
+      Expires: head.expires,
+      StorageClass: head.storageClass as CopyObjectCommandInput["StorageClass"],
+      ServerSideEncryption: head.serverSideEncryption as CopyObjectCommandInput["ServerSideEncryption"],
+      SSEKMSKeyId: head.sseKmsKeyId,
+      BucketKeyEnabled: head.bucketKeyEnabled,
+      WebsiteRedirectLocation: head.websiteRedirectLocation,
+      TaggingDirective: "REPLACE",
+      Tagging: encodeTags(keep),
+    };
+    const out = await this.call(() => this.s3.send(new CopyObjectCommand(input)));
+    if (this.opts.verifyTagsAfterCopy) {
+      const written = { bucket: at.bucket, key: at.key, versionId: out?.VersionId ?? at.versionId };
+      const now = await this.tags(written);
+      if (now && !sameTags(now, keep)) await this.putTags(written, keep);
+    }
+  }
+
+  /** Adds (or replaces) the `lark-upload-error` tag, keeping every other tag. */
+  async tagError(at: ObjectLocation, tags: Tags, value: string): Promise<void> {
+    const next = { ...withoutErrorTag(tags), [ERROR_TAG]: value };
+    if (Object.keys(next).length > MAX_TAGS) {
+      throw new TagLimitError(`cannot add ${ERROR_TAG}: the object already has ${MAX_TAGS} tags (${value})`);
+    }
+    await this.putTags(at, next);
+  }
+
+  private async putTags(at: ObjectLocation, tags: Tags): Promise<void> {
+    await this.call(() =>
+      this.s3.send(new PutObjectTaggingCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId, Tagging: { TagSet: toTagSet(tags) } })),
+    );
+  }
+
+  /** Maps S3's failures onto the contract: gone, changed, misconfigured, or transient. */
+  private async call<T>(fn: () => Promise<T>, opts: { missingOk?: boolean } = {}): Promise<T | undefined> {
+    try {
+      return await fn();
+    } catch (err) {
+      const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+      const status = e.$metadata?.httpStatusCode;
+      if (opts.missingOk && (status === 404 || e.name === "NoSuchKey" || e.name === "NotFound")) return undefined;
+      if (status === 404 || e.name === "NoSuchKey") throw new ObjectChangedError("the object is gone");
+      if (status === 412 || e.name === "PreconditionFailed") throw new ObjectChangedError("the object was overwritten meanwhile");
+      if (status === 403 || e.name === "AccessDenied") {
+        throw new ConfigurationError(`S3 denied access (${e.name}): check the function's IAM permissions and KMS key policy`);
+      }
+      throw new TransientError(`S3 ${e.name ?? "error"}: ${e.message ?? String(err)}`, { cause: err });
+    }
+  }
+}
+
+/** x-amz-copy-source is URL-encoded per segment; a raw "+" would be read as a space by S3. */
+export function copySource(bucket: string, key: string): string {
+  return `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
+}
+
+export function withoutErrorTag(tags: Tags): Tags {
+  const { [ERROR_TAG]: _dropped, ...rest } = tags;
+  return rest;
+}
+
+function encodeTags(tags: Tags): string {
+  return Object.entries(tags)
+    .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
+    .join("&");
+}
+
+function fromTagSet(set: Tag[]): Tags {
+  return Object.fromEntries(set.map((t) => [t.Key ?? "", t.Value ?? ""]));
+}
+
+function toTagSet(tags: Tags): Tag[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+function sameTags(a: Tags, b: Tags): boolean {
+  const ka = Object.keys(a);
+  return ka.length === Object.keys(b).length && ka.every((k) => a[k] === b[k]);
+}
+
+const unquote = (etag: string) => etag.replace(/"/g, "");
+const quote = (etag: string) => `"${etag}"`;
