@@ -11,6 +11,8 @@ export const LOCAL_REGION = "us-east-1";
 
 export interface LocalS3 {
   endpoint: string;
+  /** Every request the server received, oldest first: lets a test see what was (not) read. */
+  requests: { method: string; url: string }[];
   close(): Promise<void>;
   /** Calls `listener` with an AWS-shaped S3 notification for every object created. */
   onObjectCreated(listener: (notification: { Records: AwsS3Record[] }) => void): void;
@@ -41,21 +43,45 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
   });
   // s3rver decodes x-amz-copy-source with decodeURI, which leaves %2B (a "+" in the key) encoded, while
   // S3 decodes it fully and reads a raw "+" as a space. Re-encode so s3rver finds what S3 would.
+  const requests: LocalS3["requests"] = [];
   server.middleware.unshift(async (ctx, next) => {
+    requests.push({ method: ctx.method, url: ctx.url });
     const source = ctx.headers["x-amz-copy-source"];
     if (source) ctx.headers["x-amz-copy-source"] = encodeURI(decodeURIComponent(source));
     await next();
   });
   const { port } = await server.run();
+  const endpoint = `http://127.0.0.1:${port}`;
   return {
-    endpoint: `http://127.0.0.1:${port}`,
+    endpoint,
+    requests,
     close: () => server.close(),
     onObjectCreated(listener) {
-      server.on("event", (event: { Records: { eventName: string; s3: { bucket: { name: string }; object: { key: string; size: number; eTag: string } } }[] }) => {
-        listener({ Records: event.Records.map((r) => toAwsRecord(r.s3.bucket.name, r.s3.object.key, r.s3.object.size, r.s3.object.eTag, r.eventName)) });
+      server.on("event", (event: { Records: S3rverRecord[] }) => {
+        // Never throw into s3rver's request handler: it would answer 500 to the writer.
+        void Promise.all(event.Records.map((r) => awsRecordFor(endpoint, r)))
+          .then((Records) => listener({ Records }))
+          .catch((err) => console.error("local S3 event listener failed:", err));
       });
     },
   };
+}
+
+interface S3rverRecord {
+  eventName: string;
+  s3: { bucket: { name: string }; object: { key: string; size: number; eTag?: string } };
+}
+
+/** s3rver's Copy events carry no ETag; AWS's do, so ask the server for it. */
+async function awsRecordFor(endpoint: string, r: S3rverRecord): Promise<AwsS3Record> {
+  const { name } = r.s3.bucket;
+  const { key, size } = r.s3.object;
+  let eTag = r.s3.object.eTag;
+  if (!eTag) {
+    const res = await fetch(`${endpoint}/${name}/${key.split("/").map(encodeURIComponent).join("/")}`, { method: "HEAD" });
+    eTag = res.headers.get("etag") ?? "";
+  }
+  return toAwsRecord(name, key, size, eTag, r.eventName);
 }
 
 let sequence = 0n;

@@ -1,0 +1,337 @@
+/**
+ * The core contract (issue 2), end to end: real handler, s3rver and the Lark emulator over HTTP,
+ * events shaped as AWS sends them.
+ */
+import { after, before, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
+import ADLER32 from "adler-32";
+import { toAwsRecord } from "../local/local-s3";
+import { BUCKET, bytes, startStack, TO_DOCX, type Stack } from "./support/stack";
+
+const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
+const adler = (b: Buffer) => String(ADLER32.buf(b) >>> 0);
+
+let stack: Stack;
+before(async () => {
+  stack = await startStack();
+});
+after(() => stack.close());
+beforeEach(() => {
+  stack.lark.reset();
+  stack.logs.length = 0;
+});
+
+async function waitFor(condition: () => boolean, ms = 5000): Promise<void> {
+  for (const end = Date.now() + ms; !condition(); ) {
+    if (Date.now() > end) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** GETs of the object's bytes (not its tagging) that reached the S3 server. */
+function downloads(key: string): number {
+  const path = `/${BUCKET}/${key.split("/").map(encodeURIComponent).join("/")}`;
+  return stack.localS3.requests.filter((r) => r.method === "GET" && decodeURIComponent(r.url.split("?")[0]!) === decodeURIComponent(path) && !r.url.includes("tagging")).length;
+}
+
+describe("a file dropped into S3", () => {
+  test("lands in Lark and its file_token comes back, with everything else about the object kept", async () => {
+    const key = "exports/2026/q3 report.pdf";
+    const body = bytes(1024 * 1024, 7);
+    const expires = new Date("2031-01-02T03:04:05Z");
+    const event = await stack.put(key, body, {
+      tags: { ...TO_DOCX, team: "finance", "lark-upload-error": "missing-parent: earlier failure" },
+      ContentType: "application/pdf",
+      ContentDisposition: 'attachment; filename="q3.pdf"',
+      CacheControl: "max-age=60",
+      ContentEncoding: "identity",
+      ContentLanguage: "en-GB",
+      Expires: expires,
+      StorageClass: "STANDARD_IA",
+      Metadata: { owner: "alice", "source-system": "erp" },
+    });
+    const before = await stack.head(key);
+
+    const result = await stack.handler(event);
+
+    assert.equal(stack.lark.files.length, 1);
+    const received = stack.lark.files[0]!;
+    assert.equal(received.fileName, "q3 report.pdf");
+    assert.equal(received.parentType, "docx_file");
+    assert.equal(received.parentNode, "doxcnTarget01");
+    assert.equal(received.size, body.length);
+    assert.equal(received.checksum, adler(body));
+    assert.equal(received.sha256, sha256(body));
+
+    const head = await stack.head(key);
+    assert.equal(head.Metadata?.["lark-file-token"], received.fileToken);
+    assert.deepEqual(head.Metadata, { owner: "alice", "source-system": "erp", "lark-file-token": received.fileToken });
+    assert.equal(head.ContentType, "application/pdf");
+    assert.equal(head.ContentDisposition, 'attachment; filename="q3.pdf"');
+    assert.equal(head.CacheControl, "max-age=60");
+    assert.equal(head.ContentEncoding, "identity");
+    assert.equal(head.ContentLanguage, "en-GB");
+    assert.equal(head.Expires?.toISOString(), expires.toISOString());
+    assert.equal(head.StorageClass, "STANDARD_IA");
+    assert.equal(head.ETag, before.ETag, "same bytes");
+    assert.deepEqual(await stack.tags(key), { ...TO_DOCX, team: "finance" }, "tags kept, the old error tag removed");
+    assert.deepEqual(result, { objects: [{ bucket: BUCKET, key, versionId: undefined, outcome: (result as any).objects[0].outcome, durationMs: (result as any).objects[0].durationMs }] });
+    assert.equal((result as any).objects[0].outcome.kind, "uploaded");
+    assert.equal((result as any).objects[0].outcome.fileToken, received.fileToken);
+  });
+
+  for (const key of ["with space/a b.txt", "plus/c++ notes+v2.txt", "percent/100% done %2B.txt", "unicode/报告 ü 🚀.txt", "parens/copy (1) [x].txt", "odd/a&b=c?d#e'f!.txt"]) {
+    test(`key ${JSON.stringify(key)} is decoded the AWS way and its name arrives intact`, async () => {
+      const body = Buffer.from(`content of ${key}`);
+      const event = await stack.put(key, body, { tags: TO_DOCX });
+      assert.notEqual(event.Records[0]!.s3.object.key, key, "the event carries the encoded key");
+      await stack.handler(event);
+      assert.equal(stack.lark.files.length, 1);
+      assert.equal(stack.lark.files[0]!.fileName, key.slice(key.lastIndexOf("/") + 1));
+      assert.equal(stack.lark.files[0]!.sha256, sha256(body));
+      assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], stack.lark.files[0]!.fileToken);
+    });
+  }
+
+  test("exactly 20971520 bytes go through upload_all", async () => {
+    const body = bytes(20971520, 3);
+    await stack.handler(await stack.put("big/exact.bin", body, { tags: TO_DOCX }));
+    assert.equal(stack.lark.files.length, 1);
+    assert.equal(stack.lark.files[0]!.size, 20971520);
+    assert.equal(stack.lark.files[0]!.sha256, sha256(body));
+    assert.equal(stack.lark.files[0]!.route, "upload_all");
+  });
+
+  test("one byte more is refused with too-large and never downloaded", async () => {
+    const key = "big/over.bin";
+    const event = await stack.put(key, bytes(20971521, 4), { tags: TO_DOCX });
+    const gets = downloads(key);
+    await stack.handler(event);
+    assert.equal(stack.lark.stats().requests, 0);
+    assert.equal(downloads(key), gets, "no GetObject of the bytes");
+    const tags = await stack.tags(key);
+    assert.match(tags["lark-upload-error"]!, /^too-large: 20971521 bytes is above the limit of 20971520 bytes/);
+    assert.equal(tags["lark-parent-type"], "docx_file", "other tags kept");
+    assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], undefined);
+  });
+
+  test("a duplicate Put delivery and the function's own Copy event upload nothing more", async () => {
+    const key = "dup/once.txt";
+    const event = await stack.put(key, "only once", { tags: TO_DOCX });
+    const copies: any[] = [];
+    stack.localS3.onObjectCreated((n) => n.Records[0]!.eventName === "ObjectCreated:Copy" && copies.push(n));
+    await stack.handler(event);
+    await stack.handler(event);
+    await waitFor(() => copies.length > 0);
+    assert.equal(copies.length, 1, "s3rver saw the metadata write as a Copy");
+    assert.match(copies[0].Records[0].s3.object.key, /^dup\/once\.txt$/);
+    const result: any = await stack.handler(copies[0]);
+    assert.equal(stack.lark.files.length, 1);
+    assert.equal(result.objects[0].outcome.kind, "skipped");
+    assert.equal(result.objects[0].outcome.reason, "already-uploaded");
+  });
+
+  test("without tags the configured default parent applies; lark-file-name and lark-drive-route-token are honoured", async () => {
+    const local = await startStack({ env: { LARK_DEFAULT_PARENT_TYPE: "bitable_file", LARK_DEFAULT_PARENT_NODE: "bascnDefault" } });
+    try {
+      await local.handler(await local.put("untagged.csv", "a,b\n1,2\n"));
+      await local.handler(await local.put("named.csv", "x", { tags: { ...TO_DOCX, "lark-file-name": "Quarterly 季度.csv", "lark-drive-route-token": "doxcnRoute42" } }));
+      assert.deepEqual(
+        local.lark.files.map((f) => [f.fileName, f.parentType, f.parentNode, f.extra]),
+        [
+          ["untagged.csv", "bitable_file", "bascnDefault", undefined],
+          ["Quarterly 季度.csv", "docx_file", "doxcnTarget01", '{"drive_route_token":"doxcnRoute42"}'],
+        ],
+      );
+    } finally {
+      await local.close();
+    }
+  });
+
+  const refusals: [string, Record<string, string> | undefined, RegExp][] = [
+    ["no tags and no default", undefined, /^missing-parent: tag lark-parent-type and lark-parent-node missing/],
+    ["only the node", { "lark-parent-node": "doxcn1" }, /^missing-parent: tag lark-parent-type missing/],
+    ["a parent_type Lark does not know", { "lark-parent-type": "wiki_page", "lark-parent-node": "doxcn1" }, /^invalid-parent-type: wiki_page is not one of doc_image/],
+    ["a file name over 250 characters", { ...TO_DOCX, "lark-file-name": "n".repeat(251) }, /^invalid-file-name: the file name has 251 characters/],
+  ];
+  for (const [what, tags, expected] of refusals) {
+    test(`${what}: a clear lark-upload-error tag, nothing uploaded, the object intact`, async () => {
+      const key = `bad/${what.replace(/\W+/g, "-")}.txt`;
+      const event = await stack.put(key, "payload", { tags, ContentType: "text/plain", Metadata: { keep: "me" } });
+      const before = await stack.head(key);
+      const result: any = await stack.handler(event);
+      assert.equal(result.objects[0].outcome.kind, "rejected");
+      assert.equal(stack.lark.stats().requests, 0);
+      const after = await stack.head(key);
+      assert.equal(after.ETag, before.ETag);
+      assert.deepEqual(after.Metadata, { keep: "me" });
+      assert.equal(after.ContentType, "text/plain");
+      const got = await stack.tags(key);
+      assert.match(got["lark-upload-error"]!, expected);
+      assert.match(got["lark-upload-error"]!, /^[\p{L}\p{N}\p{Zs}_.:/=+\-@]{1,256}$/u, "a valid S3 tag value");
+      assert.deepEqual({ ...got, "lark-upload-error": undefined }, { ...tags, "lark-upload-error": undefined });
+    });
+  }
+
+  test("a zero-byte object is refused with empty-file", async () => {
+    await stack.handler(await stack.put("empty.txt", "", { tags: TO_DOCX }));
+    assert.equal(stack.lark.stats().requests, 0);
+    assert.match((await stack.tags("empty.txt"))["lark-upload-error"]!, /^empty-file: /);
+  });
+
+  test("a permanent Lark error is tagged lark-<code> at once, without retries", async () => {
+    stack.lark.deleteParentNode("doxcnGone");
+    const key = "perm/deleted-parent.txt";
+    const result: any = await stack.handler(await stack.put(key, "x", { tags: { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnGone" } }));
+    assert.equal(result.objects[0].outcome.kind, "rejected");
+    assert.equal(stack.lark.stats().requests, 1);
+    assert.match((await stack.tags(key))["lark-upload-error"]!, /^lark-1061041: parent node has been deleted/);
+  });
+
+  test("a token that expires mid-run is fetched again once and the upload goes through", async () => {
+    await stack.handler(await stack.put("token/one.txt", "1", { tags: TO_DOCX }));
+    const before = stack.lark.stats().tokenRequests;
+    stack.lark.expireTokens();
+    await stack.handler(await stack.put("token/two.txt", "2", { tags: TO_DOCX }));
+    assert.equal(stack.lark.files.length, 2);
+    assert.equal(stack.lark.stats().tokenRequests, before + 1);
+    assert.ok(stack.lark.requests.some((r) => r.code === 99991663), "Lark did reject the old token");
+  });
+
+  test("the token is cached across invocations", async () => {
+    await stack.handler(await stack.put("cache/a.txt", "a", { tags: TO_DOCX }));
+    const tokens = stack.lark.stats().tokenRequests;
+    await stack.handler(await stack.put("cache/b.txt", "b", { tags: TO_DOCX }));
+    assert.equal(stack.lark.stats().tokenRequests, tokens);
+  });
+
+  test("an object deleted before we read it is logged and skipped", async () => {
+    const event = await stack.put("gone.txt", "soon gone", { tags: TO_DOCX });
+    await stack.s3.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: "gone.txt" }));
+    const result: any = await stack.handler(event);
+    assert.equal(result.objects[0].outcome.reason, "gone");
+    assert.equal(stack.lark.stats().requests, 0);
+    assert.ok(stack.logs.some((l) => l.message === "skipped" && l.reason === "gone" && l.key === "gone.txt"));
+  });
+
+  test("folder markers are skipped", async () => {
+    const result: any = await stack.handler(await stack.put("folder/", ""));
+    assert.equal(result.objects[0].outcome.reason, "folder-marker");
+    assert.equal(stack.lark.stats().requests, 0);
+  });
+
+  test("an event for content that has since been overwritten uploads nothing; the newer event uploads the new bytes", async () => {
+    const oldEvent = await stack.put("over/doc.txt", "old content", { tags: TO_DOCX });
+    const newEvent = await stack.put("over/doc.txt", "new content!", { tags: TO_DOCX });
+    const stale: any = await stack.handler(oldEvent);
+    assert.equal(stale.objects[0].outcome.reason, "stale-event");
+    await stack.handler(newEvent);
+    assert.equal(stack.lark.files.length, 1);
+    assert.equal(stack.lark.files[0]!.sha256, sha256(Buffer.from("new content!")));
+  });
+});
+
+describe("delivery paths", () => {
+  test("an SQS batch of 12 objects: all uploaded, one at a time, within 5/s, nothing reported failed", async () => {
+    const records = [];
+    for (let i = 0; i < 12; i++) {
+      const e = await stack.put(`sqs/file-${i}.txt`, `file ${i}`, { tags: TO_DOCX });
+      records.push({ messageId: `m-${i}`, eventSource: "aws:sqs", body: JSON.stringify(e), receiptHandle: "r", attributes: {}, messageAttributes: {}, md5OfBody: "", eventSourceARN: "arn:aws:sqs:us-east-1:1:q", awsRegion: "us-east-1" });
+    }
+    const result = await stack.handler({ Records: records });
+    assert.deepEqual(result, { batchItemFailures: [] });
+    const stats = stack.lark.stats();
+    assert.equal(stats.uploads, 12);
+    assert.equal(stats.rateViolations, 0);
+    assert.equal(stats.concurrencyViolations, 0);
+    assert.equal(stats.maxInFlight, 1);
+    for (let i = 0; i < 12; i++) assert.ok((await stack.head(`sqs/file-${i}.txt`)).Metadata?.["lark-file-token"]);
+  });
+
+  test("SQS: exactly the messages whose objects failed transiently are named", async () => {
+    const ok = await stack.put("sqs2/ok.txt", "fine", { tags: TO_DOCX });
+    const bad = await stack.put("sqs2/bad.txt", "will fail", { tags: TO_DOCX });
+    const test = { Service: "Amazon S3", Event: "s3:TestEvent", Time: new Date().toISOString(), Bucket: BUCKET };
+    stack.lark.injectFault({ fault: { kind: "http", status: 503, body: "<html>busy</html>", contentType: "text/html" }, path: "upload_all", times: 100 });
+    // The first message fails (persistent 503), then the fault is cleared for the second.
+    const records = [
+      { messageId: "bad", eventSource: "aws:sqs", body: JSON.stringify(bad) },
+      { messageId: "test", eventSource: "aws:sqs", body: JSON.stringify(test) },
+      { messageId: "junk", eventSource: "aws:sqs", body: "not json" },
+    ];
+    const first: any = await stack.handler({ Records: records });
+    stack.lark.clearFaults();
+    const second: any = await stack.handler({ Records: [{ messageId: "ok", eventSource: "aws:sqs", body: JSON.stringify(ok) }] });
+    assert.deepEqual(first.batchItemFailures.map((f: any) => f.itemIdentifier).sort(), ["bad", "junk"]);
+    assert.deepEqual(second, { batchItemFailures: [] });
+    assert.equal((await stack.head("sqs2/bad.txt")).Metadata?.["lark-file-token"], undefined, "the failed object is untouched");
+    assert.deepEqual(await stack.tags("sqs2/bad.txt"), TO_DOCX);
+  });
+
+  test("an EventBridge Object Created event", async () => {
+    const key = "eb/from bridge+.txt";
+    const e = await stack.put(key, "via eventbridge", { tags: TO_DOCX });
+    const o = e.Records[0]!.s3.object;
+    const result: any = await stack.handler({
+      version: "0",
+      id: "17793124-05d4-b198-2fde-7ededc63b103",
+      "detail-type": "Object Created",
+      source: "aws.s3",
+      account: "111122223333",
+      time: new Date().toISOString(),
+      region: "us-east-1",
+      resources: [`arn:aws:s3:::${BUCKET}`],
+      detail: { version: "0", bucket: { name: BUCKET }, object: { key: o.key, size: o.size, etag: o.eTag, sequencer: o.sequencer }, "request-id": "x", requester: "1", reason: "PutObject" },
+    });
+    assert.equal(result.objects[0].outcome.kind, "uploaded");
+    assert.equal(stack.lark.files[0]!.fileName, "from bridge+.txt");
+  });
+
+  test("the s3:TestEvent is ignored", async () => {
+    const result = await stack.handler({ Service: "Amazon S3", Event: "s3:TestEvent", Time: "2026-01-01T00:00:00.000Z", Bucket: BUCKET, RequestId: "r", HostId: "h" });
+    assert.deepEqual(result, { ignored: "s3:TestEvent" });
+    assert.equal(stack.lark.stats().requests, 0);
+  });
+
+  const malformed: [string, unknown, RegExp][] = [
+    ["null", null, /expected an S3 notification .* got null/],
+    ["a string", "hello", /got string "hello"/],
+    ["an API Gateway event", { httpMethod: "GET", path: "/" }, /got an object with keys \[httpMethod, path\]/],
+    ["a record from DynamoDB", { Records: [{ eventSource: "aws:dynamodb", eventVersion: "1.1" }] }, /eventSource must be "aws:s3" or "ceph:s3", got string "aws:dynamodb"/],
+    ["a record without object", { Records: [{ eventSource: "aws:s3", eventVersion: "2.1", s3: { bucket: { name: "b" } } }] }, /s3 must hold bucket and object/],
+    ["eventVersion 3", { Records: [{ eventSource: "aws:s3", eventVersion: "3.0", s3: {} }] }, /eventVersion must be 2.x/],
+    ["a badly encoded key", { Records: [toAwsRecord(BUCKET, "x", 1, "e")].map((r) => ({ ...r, s3: { ...r.s3, object: { ...r.s3.object, key: "bad%E0%A4%A" } } })) }, /is not URL-encoded as S3 encodes keys/],
+  ];
+  for (const [what, event, message] of malformed) {
+    test(`a malformed event (${what}) is rejected with what was expected and what arrived`, async () => {
+      await assert.rejects(stack.handler(event), message);
+      assert.equal(stack.lark.stats().requests, 0);
+    });
+  }
+});
+
+describe("hygiene", () => {
+  test("the app secret and the tenant token never reach a log line", async () => {
+    stack.lark.expireTokens();
+    await stack.handler(await stack.put("secret/check.txt", "s", { tags: TO_DOCX }));
+    stack.lark.injectFault({ fault: { kind: "code", code: 99991672, httpStatus: 400, msg: "app lacks scope" }, path: "upload_all" });
+    await assert.rejects(stack.handler(await stack.put("secret/check2.txt", "s", { tags: TO_DOCX })));
+    const text = JSON.stringify(stack.logs);
+    assert.ok(stack.logs.length >= 2);
+    assert.ok(!text.includes(stack.lark.appSecret), "no secret");
+    assert.ok(!/t-[A-Za-z0-9]{8,}/.test(text), "no tenant token");
+  });
+
+  test("a copy made by someone else of an uploaded object is recognised by its metadata", async () => {
+    await stack.handler(await stack.put("copy/src.txt", "original", { tags: TO_DOCX }));
+    await stack.s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: "copy/dst.txt", CopySource: `${BUCKET}/copy/src.txt` }));
+    const head = await stack.head("copy/dst.txt");
+    const result: any = await stack.handler({ Records: [toAwsRecord(BUCKET, "copy/dst.txt", 8, head.ETag!, "ObjectCreated:Copy")] });
+    assert.equal(result.objects[0].outcome.reason, "already-uploaded");
+    assert.equal(stack.lark.files.length, 1);
+    const body = await (await stack.s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: "copy/src.txt" }))).Body!.transformToString();
+    assert.equal(body, "original");
+  });
+});
