@@ -8,10 +8,10 @@ import type { ObjectRef } from "./event";
 import { CHUNK_BYTES, type LarkFile, type LarkUploader, type UploadResult } from "./lark-upload";
 import { UPLOAD_ALL_MAX_BYTES } from "./parent-types";
 import type { RetryOptions } from "./retry";
-import { FILE_TOKEN_KEY, ObjectChangedError, type ObjectHead, type ObjectLocation, type S3Objects, type Tags } from "./s3-objects";
+import { ERROR_TAG, FILE_TOKEN_KEY, ObjectChangedError, type ObjectHead, type ObjectLocation, type S3Objects, type Tags } from "./s3-objects";
 import { resolveTarget } from "./target";
 
-export type SkipReason = "already-uploaded" | "stale-event" | "gone" | "folder-marker" | "overwritten-during-upload";
+export type SkipReason = "already-uploaded" | "stale-event" | "gone" | "folder-marker" | "overwritten-during-upload" | "error-tagged";
 
 export type Outcome =
   | { kind: "uploaded"; fileToken: string; size: number; parent: string; route: "upload_all" | "chunked"; calls: number }
@@ -29,6 +29,11 @@ export interface RunOptions {
   /** Epoch ms by which this object must be finished or given up. */
   deadline: number;
   onRetry?: RetryOptions["onRetry"];
+  /**
+   * Leave objects that already carry a `lark-upload-error` tag alone (a backfill's default: they were
+   * refused before and nothing has changed unless the user fixed their tags). Events always retry them.
+   */
+  skipErrorTagged?: boolean;
 }
 
 /** Never throws: every way an object can end is an Outcome. */
@@ -45,6 +50,7 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
     if (token) return { kind: "skipped", reason: "already-uploaded", fileToken: token };
     const stale = staleness(ref, head);
     if (stale) return { kind: "skipped", reason: "stale-event", detail: stale };
+    if (run.skipErrorTagged && tags[ERROR_TAG] !== undefined) return { kind: "skipped", reason: "error-tagged", detail: tags[ERROR_TAG] };
 
     const at: ObjectLocation = { bucket: ref.bucket, key: ref.key, versionId: head.versionId };
     let file: LarkFile;
