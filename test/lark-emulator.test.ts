@@ -450,8 +450,24 @@ describe("rate limit and one-at-a-time", () => {
     assert.equal(emu.stats().rateViolations, 2);
   });
 
+  test("rejected requests take no slot: a window full of 429s still admits once the admitted ones age out", async (t) => {
+    const emu = await start(t, { timeScale: 0.5 }); // 5 requests per 500 ms
+    const token = await getToken(emu);
+    const up = () => uploadAll(emu, token, uploadParts(Buffer.from("w")));
+    const t0 = performance.now();
+    for (let i = 0; i < 5; i++) assertLark(await up(), 200, 0);
+    const fifthDone = performance.now();
+    assert.ok(fifthDone - t0 < 200, "the five admitted uploads must fit early in the window");
+    await sleep(250 - (performance.now() - t0));
+    for (let i = 0; i < 5; i++) assertLark(await up(), 429, 99991400); // arrive at >= t0 + 250
+    await sleep(fifthDone + 520 - performance.now());
+    // The admitted five have aged out; the five 429s (still inside the window) must not count.
+    assertLark(await up(), 200, 0);
+  });
+
   test("a request arriving while another upload is in flight gets 1061045 (HTTP 200)", async (t) => {
-    const emu = await roomy(t);
+    // Two slots a second: the third upload below only passes if the 1061045 answer took no slot.
+    const emu = await start(t, { ratePerWindow: 2 });
     const token = await getToken(emu);
     const slow = form(uploadParts(Buffer.from("slow body")));
     const stream = new PassThrough();
