@@ -33,6 +33,8 @@ export interface HandlerOptions {
   logger?: Logger;
   /** Called with each object's report, e.g. by the local runner to print a line. */
   onReport?: (report: ObjectReport) => void;
+  /** Where the EMF metric lines go (stdout by default, where CloudWatch picks them up). */
+  writeMetrics?: (line: string) => void;
   /** Time kept back from the Lambda timeout to fail cleanly rather than be killed mid-write. */
   reserveMs?: (remainingMs: number) => number;
 }
@@ -107,7 +109,7 @@ export function createHandler(opts: HandlerOptions) {
       }
       return { objects: reports };
     } finally {
-      metrics.flush();
+      metrics.flush(opts.writeMetrics);
     }
   };
 }

@@ -1,22 +1,23 @@
 /**
  * Lark's upload endpoints take one call at a time and at most 5 a second per app. Every upload call
  * in the process goes through one Pacer, so parallel work inside an invocation cannot break either rule.
+ *
+ * Lark counts a call when it arrives, which we cannot see: a call may sit in a TLS handshake or a slow
+ * network for a while after it starts here. What we do know is that it arrived before its reply came
+ * back. So a call's slot is held until one window after its reply: the next calls can then never arrive
+ * less than a window after it, whatever the network did, at the price of one call's duration per window.
  */
 export interface PacerOptions {
-  /** Starts allowed per window. */
+  /** Calls allowed per window. */
   perWindow: number;
   windowMs: number;
-  /**
-   * Extra spacing added to the window: requests are timed where they start here but counted where they
-   * arrive at Lark, and a fast request can arrive closer to its predecessor than it started.
-   */
-  marginMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
 export class Pacer {
-  private readonly starts: number[] = [];
+  /** When each recent call ended; a call counts against the window until windowMs after that. */
+  private readonly ends: number[] = [];
   private tail: Promise<unknown> = Promise.resolve();
   private pausedUntil = 0;
   private readonly now: () => number;
@@ -27,11 +28,15 @@ export class Pacer {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Runs `fn` when it is its turn: after every earlier call has finished and a start slot is free. */
+  /** Runs `fn` when it is its turn: after every earlier call has finished and a slot in the window is free. */
   run<T>(fn: () => Promise<T>): Promise<T> {
     const turn = this.tail.then(async () => {
       await this.waitForSlot();
-      return fn();
+      try {
+        return await fn();
+      } finally {
+        this.ends.push(this.now());
+      }
     });
     // The queue goes on whether this call succeeds or not.
     this.tail = turn.catch(() => undefined);
@@ -44,15 +49,13 @@ export class Pacer {
   }
 
   private async waitForSlot(): Promise<void> {
-    const window = this.opts.windowMs + (this.opts.marginMs ?? 0);
     for (;;) {
       const now = this.now();
-      while (this.starts.length && this.starts[0]! <= now - window) this.starts.shift();
+      while (this.ends.length && this.ends[0]! <= now - this.opts.windowMs) this.ends.shift();
       let wait = this.pausedUntil - now;
-      if (this.starts.length >= this.opts.perWindow) wait = Math.max(wait, this.starts[0]! + window - now);
-      if (wait <= 0) break;
+      if (this.ends.length >= this.opts.perWindow) wait = Math.max(wait, this.ends[0]! + this.opts.windowMs - now);
+      if (wait <= 0) return;
       await this.sleep(wait);
     }
-    this.starts.push(this.now());
   }
 }

@@ -30,8 +30,7 @@ export function createRuntime(config: Config = loadConfig()): Runtime {
  * Lark counts 5 calls in a 1 s window. A higher rate (an emulator run at a faster time scale) keeps
  * the burst of 5 and shrinks the window; a lower one keeps the window and shrinks the burst.
  */
-export function paceFor(uploadsPerSecond: number): { perWindow: number; windowMs: number; marginMs: number } {
+export function paceFor(uploadsPerSecond: number): { perWindow: number; windowMs: number } {
   const perWindow = Math.min(5, uploadsPerSecond);
-  const windowMs = (1000 * perWindow) / uploadsPerSecond;
-  return { perWindow, windowMs, marginMs: windowMs * 0.03 };
+  return { perWindow, windowMs: (1000 * perWindow) / uploadsPerSecond };
 }

@@ -80,6 +80,14 @@ describe("a file dropped into S3", () => {
     assert.deepEqual(result, { objects: [{ bucket: BUCKET, key, versionId: undefined, outcome: (result as any).objects[0].outcome, durationMs: (result as any).objects[0].durationMs }] });
     assert.equal((result as any).objects[0].outcome.kind, "uploaded");
     assert.equal((result as any).objects[0].outcome.fileToken, received.fileToken);
+
+    const line = stack.logs.find((l) => l.message === "uploaded" && l.key === key);
+    assert.equal(line?.fileToken, received.fileToken, "one structured log line per outcome");
+    assert.equal(line?.size, body.length);
+    const emf = stack.metrics.at(-1)!;
+    assert.equal(emf._aws.CloudWatchMetrics[0].Namespace, "s3-to-lark");
+    assert.equal(emf.Uploaded, 1);
+    assert.equal(emf.UploadedBytes, body.length);
   });
 
   for (const key of ["with space/a b.txt", "plus/c++ notes+v2.txt", "percent/100% done %2B.txt", "unicode/报告 ü 🚀.txt", "parens/copy (1) [x].txt", "odd/a&b=c?d#e'f!.txt"]) {

@@ -29,6 +29,7 @@ export interface Stack {
   runtime: Runtime;
   handler: ReturnType<typeof createHandler>;
   logs: Record<string, any>[];
+  metrics: Record<string, any>[];
   env: Record<string, string>;
   /** PutObject (+ PutObjectTagging, since s3rver ignores the Tagging header) and the event AWS would send. */
   put(key: string, body: Buffer | string, opts?: PutOptions): Promise<{ Records: AwsS3Record[] }>;
@@ -63,7 +64,12 @@ export async function startStack(opts: { env?: Record<string, string>; emulator?
   };
   const runtime = createRuntime(loadConfig(env));
   const logs: Record<string, any>[] = [];
-  const handler = createHandler({ runtime: () => runtime, logger: createLogger({}, { write: (line) => logs.push(JSON.parse(line)) }) });
+  const metrics: Record<string, any>[] = [];
+  const handler = createHandler({
+    runtime: () => runtime,
+    logger: createLogger({}, { write: (line) => logs.push(JSON.parse(line)) }),
+    writeMetrics: (line) => metrics.push(JSON.parse(line)),
+  });
   const s3 = new S3Client({
     endpoint: localS3.endpoint,
     forcePathStyle: true,
@@ -80,6 +86,7 @@ export async function startStack(opts: { env?: Record<string, string>; emulator?
     runtime,
     handler,
     logs,
+    metrics,
     env,
     async put(key, body, { tags, eventName, ...rest } = {}) {
       const out = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ...rest }));
