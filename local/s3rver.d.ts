@@ -12,7 +12,7 @@ declare module "s3rver" {
   }
   export default class S3rver extends EventEmitter {
     constructor(options: S3rverOptions);
-    middleware: ((ctx: { headers: Record<string, string | undefined> }, next: () => Promise<void>) => Promise<void>)[];
+    middleware: ((ctx: { method: string; url: string; headers: Record<string, string | undefined> }, next: () => Promise<void>) => Promise<void>)[];
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
   }
