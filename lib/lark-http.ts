@@ -1,10 +1,10 @@
 /** The HTTP transport to Lark: keep-alive connections, a timeout on every call, network faults typed. */
 import { Agent, request } from "undici";
-import type FormData from "form-data";
+import type { Readable } from "node:stream";
 import { TransientError } from "./errors";
 import type { LarkReply } from "./lark-reply";
 
-export type LarkRequestBody = string | Buffer | FormData;
+export type LarkRequestBody = string | Buffer | Readable;
 
 export class LarkHttp {
   // One connection is enough: uploads are one at a time by Lark's rule.
@@ -22,7 +22,6 @@ export class LarkHttp {
       const res = await request(this.baseUrl + path, {
         method: "POST",
         headers,
-        // form-data is a Node stream of the boundaries and the parts as they are: the file bytes are not copied.
         body,
         dispatcher: this.agent,
         signal: AbortSignal.timeout(timeout),

@@ -3,6 +3,7 @@
  * upload_prepare / upload_part / upload_finish flow above that. Every call is paced, authenticated with
  * one token refresh on rejection, and retried while the fault is transient.
  */
+import { PassThrough } from "node:stream";
 import FormData from "form-data";
 import { RejectionError, TokenRejectedError, TransientError } from "./errors";
 import type { LarkHttp, LarkRequestBody } from "./lark-http";
@@ -165,7 +166,9 @@ function multipart(fields: [string, string][], fileName: string, bytes: Buffer):
   for (const [name, value] of fields) form.append(name, value);
   // A quote would end the filename parameter early; browsers escape it the same way.
   form.append("file", bytes, { filename: fileName.replace(/"/g, "%22"), contentType: "application/octet-stream", knownLength: bytes.length });
-  return { headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()) }, body: form };
+  // form-data is an old-style stream that never emits "close", so undici never removes the listeners it
+  // put on the keep-alive socket for it; a real Readable in between ends cleanly. Buffers pass by reference.
+  return { headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()) }, body: form.pipe(new PassThrough()) };
 }
 
 function fileTokenOf(body: LarkBody): string {
