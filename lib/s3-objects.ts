@@ -64,13 +64,27 @@ export class TagLimitError extends Error {
 }
 
 export function createS3Client(endpoint?: string): S3Client {
-  return new S3Client({
+  const client = new S3Client({
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
     // Checksums on every request cost CPU on a 20 MiB body and confuse S3-compatible stores;
     // S3 itself verifies what it receives.
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
+  // Ceph's radosgw ignores x-amz-copy-source-if-match and reads its own x-amz-copy-if-match instead;
+  // without it the overwrite guard of the metadata copy would silently do nothing there.
+  if (endpoint) {
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const headers = (args.request as { headers?: Record<string, string> }).headers;
+        const guard = headers?.["x-amz-copy-source-if-match"];
+        if (headers && guard) headers["x-amz-copy-if-match"] = guard;
+        return next(args);
+      },
+      { step: "build", name: "cephCopyIfMatch" },
+    );
+  }
+  return client;
 }
 
 export class S3Objects {
@@ -199,7 +213,9 @@ export class S3Objects {
     };
     const out = await this.call(() => this.s3.send(new CopyObjectCommand(input)));
     if (this.opts.verifyTagsAfterCopy) {
-      const written = { bucket: at.bucket, key: at.key, versionId: out?.VersionId ?? at.versionId };
+      // The copy is a new version on a versioned bucket; radosgw does not say which, and then the
+      // current one (no VersionId) is it.
+      const written = { bucket: at.bucket, key: at.key, versionId: out?.VersionId };
       const now = await this.tags(written);
       if (now && !sameTags(now, keep)) await this.putTags(written, keep);
     }

@@ -4,6 +4,7 @@
  * ETag, a per-key increasing sequencer), because s3rver's own records carry raw keys.
  */
 import S3rver from "s3rver";
+import { TaggingConfiguration, type S3rverStore } from "s3rver/lib/models/config.js";
 import { encodeS3Key } from "../lib/event";
 
 export const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
@@ -49,6 +50,10 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
     const source = ctx.headers["x-amz-copy-source"];
     if (source) ctx.headers["x-amz-copy-source"] = encodeURI(decodeURIComponent(source));
     await next();
+    const plainPut = ctx.params?.key && !ctx.params.queryMethod && !/[?&](partNumber|uploadId)=/.test(ctx.url);
+    if (ctx.method === "PUT" && !source && plainPut && ctx.status === 200) {
+      await applyTaggingHeader(ctx as Required<typeof ctx>);
+    }
   });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
@@ -83,6 +88,20 @@ async function awsRecordFor(endpoint: string, r: S3rverRecord): Promise<AwsS3Rec
   }
   return toAwsRecord(name, key, size, eTag, r.eventName);
 }
+
+/**
+ * s3rver ignores the Tagging header of PutObject and keeps an overwritten object's old tags; S3 sets
+ * exactly the tags the PUT carries. Make s3rver do the same, so clients can tag in the PUT as on S3.
+ */
+async function applyTaggingHeader(ctx: { headers: Record<string, string | undefined>; params: { bucket: string; key: string }; store: S3rverStore }) {
+  const { bucket, key } = ctx.params;
+  const header = ctx.headers["x-amz-tagging"];
+  if (!header) return ctx.store.deleteSubresource(bucket, key, "tagging");
+  const tags = [...new URLSearchParams(header)].map(([k, v]) => `<Tag><Key>${xml(k)}</Key><Value>${xml(v)}</Value></Tag>`).join("");
+  await ctx.store.putSubresource(bucket, key, TaggingConfiguration.validate(`<Tagging><TagSet>${tags}</TagSet></Tagging>`));
+}
+
+const xml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
 let sequence = 0n;
 

@@ -10,10 +10,27 @@ declare module "s3rver" {
     allowMismatchedSignatures?: boolean;
     configureBuckets?: { name: string; configs?: (string | Buffer)[] }[];
   }
+  import type { S3rverStore } from "s3rver/lib/models/config.js";
+  interface S3rverContext {
+    method: string;
+    url: string;
+    status: number;
+    headers: Record<string, string | undefined>;
+    params?: { bucket: string; key: string; queryMethod?: string };
+    store: S3rverStore;
+  }
   export default class S3rver extends EventEmitter {
     constructor(options: S3rverOptions);
-    middleware: ((ctx: { method: string; url: string; headers: Record<string, string | undefined> }, next: () => Promise<void>) => Promise<void>)[];
+    middleware: ((ctx: S3rverContext, next: () => Promise<void>) => Promise<void>)[];
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
   }
+}
+
+declare module "s3rver/lib/models/config.js" {
+  export interface S3rverStore {
+    putSubresource(bucket: string, key: string, resource: unknown): Promise<void>;
+    deleteSubresource(bucket: string, key: string, type: string): Promise<void>;
+  }
+  export const TaggingConfiguration: { validate(xml: string): unknown };
 }

@@ -1,15 +1,21 @@
 /**
- * The test stack: s3rver and the Lark emulator over real HTTP, and the real handler wired to them
+ * The test stack: an S3 server and the Lark emulator over real HTTP, and the real handler wired to them
  * through the same runtime the Lambda builds. Events are the ones AWS would send for each write.
+ *
+ * The S3 server is s3rver in process by default. With S3_BACKEND=rgw it is the Ceph radosgw that
+ * AWS_ENDPOINT_URL_S3 and the AWS_* credentials point at (`npm run test:rgw` starts one), with a fresh
+ * bucket per stack.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { randomUUID } from "node:crypto";
 import {
+  CreateBucketCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  PutObjectTaggingCommand,
+  PutBucketVersioningCommand,
   S3Client,
   type PutObjectCommandInput,
 } from "@aws-sdk/client-s3";
@@ -20,18 +26,20 @@ import { createRuntime, type Runtime } from "../../lib/runtime";
 import { startLarkEmulator, type LarkEmulator, type LarkEmulatorOptions } from "../../local/lark-emulator";
 import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, toAwsRecord, type AwsS3Record, type LocalS3 } from "../../local/local-s3";
 
-export const BUCKET = "inbox";
+export const BACKEND: "s3rver" | "rgw" = process.env.S3_BACKEND === "rgw" ? "rgw" : "s3rver";
 
 export interface Stack {
+  bucket: string;
   s3: S3Client;
-  localS3: LocalS3;
+  /** s3rver only: its request log and its own events. */
+  localS3?: LocalS3;
   lark: LarkEmulator;
   runtime: Runtime;
   handler: ReturnType<typeof createHandler>;
   logs: Record<string, any>[];
   metrics: Record<string, any>[];
   env: Record<string, string>;
-  /** PutObject (+ PutObjectTagging, since s3rver ignores the Tagging header) and the event AWS would send. */
+  /** PutObject with its tags and the event AWS would send for it. */
   put(key: string, body: Buffer | string, opts?: PutOptions): Promise<{ Records: AwsS3Record[] }>;
   head(key: string): Promise<Awaited<ReturnType<S3Client["send"]>> & Record<string, any>>;
   tags(key: string): Promise<Record<string, string>>;
@@ -45,21 +53,31 @@ export interface PutOptions extends Partial<Omit<PutObjectCommandInput, "Bucket"
 
 export const TO_DOCX = { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnTarget01" };
 
-export async function startStack(opts: { env?: Record<string, string>; emulator?: LarkEmulatorOptions } = {}): Promise<Stack> {
+export async function startStack(opts: { env?: Record<string, string>; emulator?: LarkEmulatorOptions; versioned?: boolean } = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "s3-to-lark-"));
-  const localS3 = await startLocalS3({ directory: dir, buckets: [BUCKET] });
+  let localS3: LocalS3 | undefined;
+  let bucket = "inbox";
+  let endpoint: string;
+  if (BACKEND === "rgw") {
+    endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? "";
+    if (!endpoint) throw new Error("S3_BACKEND=rgw needs AWS_ENDPOINT_URL_S3 and credentials: eval \"$(local/rgw/rgw.sh start)\"");
+    bucket = `inbox-${randomUUID().slice(0, 8)}`;
+  } else {
+    localS3 = await startLocalS3({ directory: dir, buckets: [bucket] });
+    endpoint = localS3.endpoint;
+    // The runtime's S3 client finds its credentials the standard way, as in Lambda.
+    Object.assign(process.env, {
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      AWS_REGION: LOCAL_REGION,
+    });
+  }
   const lark = await startLarkEmulator(opts.emulator);
-  // The runtime's S3 client finds its credentials the standard way, as in Lambda.
-  Object.assign(process.env, {
-    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-    AWS_REGION: LOCAL_REGION,
-  });
   const env: Record<string, string> = {
     LARK_APP_ID: lark.appId,
     LARK_APP_SECRET: lark.appSecret,
     LARK_BASE_URL: lark.url,
-    AWS_ENDPOINT_URL_S3: localS3.endpoint,
+    AWS_ENDPOINT_URL_S3: endpoint,
     ...opts.env,
   };
   const runtime = createRuntime(loadConfig(env));
@@ -71,15 +89,21 @@ export async function startStack(opts: { env?: Record<string, string>; emulator?
     writeMetrics: (line) => metrics.push(JSON.parse(line)),
   });
   const s3 = new S3Client({
-    endpoint: localS3.endpoint,
+    endpoint,
     forcePathStyle: true,
-    region: LOCAL_REGION,
-    credentials: LOCAL_CREDENTIALS,
+    region: process.env.AWS_REGION ?? LOCAL_REGION,
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
   });
+  if (BACKEND === "rgw") {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    if (opts.versioned) await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
+  } else if (opts.versioned) {
+    throw new Error("s3rver has no versioning: run this with S3_BACKEND=rgw");
+  }
 
   const stack: Stack = {
+    bucket,
     s3,
     localS3,
     lark,
@@ -89,19 +113,19 @@ export async function startStack(opts: { env?: Record<string, string>; emulator?
     metrics,
     env,
     async put(key, body, { tags, eventName, ...rest } = {}) {
-      const out = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ...rest }));
-      if (tags) await s3.send(new PutObjectTaggingCommand({ Bucket: BUCKET, Key: key, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }));
+      const Tagging = tags ? new URLSearchParams(tags).toString().replace(/\+/g, "%20") : undefined;
+      const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Tagging, ...rest }));
       const size = typeof body === "string" ? Buffer.byteLength(body) : body.length;
-      return { Records: [toAwsRecord(BUCKET, key, size, out.ETag ?? "", eventName)] };
+      return { Records: [toAwsRecord(bucket, key, size, out.ETag ?? "", eventName, out.VersionId)] };
     },
-    head: (key) => s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key })) as never,
+    head: (key) => s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })) as never,
     async tags(key) {
-      const out = await s3.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: key }));
+      const out = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
       return Object.fromEntries((out.TagSet ?? []).map((t) => [t.Key!, t.Value!]));
     },
     async close() {
       s3.destroy();
-      await Promise.all([localS3.close(), lark.close()]);
+      await Promise.all([localS3?.close(), lark.close()]);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,0 +1,273 @@
+/**
+ * `npm run backfill -- s3://bucket/prefix [--dry-run] [--retry-errors]`
+ *
+ * Runs every object under the prefix through the same pipeline the Lambda runs for an event
+ * (processObject with the runtime built from the same settings), one object at a time: objects dropped
+ * before the function existed, while it was down, or whose events ended in the on-failure destination.
+ * Resumable: an object that carries lark-file-token is skipped, so a second run uploads nothing twice.
+ * Objects tagged lark-upload-error are left alone unless --retry-errors (e.g. after fixing their tags).
+ *
+ * S3 is real S3 unless AWS_ENDPOINT_URL_S3 is set; Lark is set by the function's env (LARK_APP_ID,
+ * LARK_APP_SECRET…, LARK_BASE_URL). When AWS_ENDPOINT_URL_S3 is the running `npm start` stack and no
+ * LARK_* is set, that stack's Lark emulator and default parent are used (from .local/dev/env.json).
+ *
+ * Exit code: 0 done (refusals are answers, tagged on the objects), 1 some object failed (run again),
+ * 2 bad arguments or settings, 130 interrupted.
+ */
+import { parseArgs } from "node:util";
+import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
+import { loadConfig, type Config } from "../lib/config";
+import { ConfigurationError, RejectionError } from "../lib/errors";
+import type { ObjectRef } from "../lib/event";
+import { processObject, type Outcome } from "../lib/pipeline";
+import { createRuntime } from "../lib/runtime";
+import { createS3Client, ERROR_TAG, FILE_TOKEN_KEY } from "../lib/s3-objects";
+import { resolveTarget } from "../lib/target";
+import { Progress } from "./backfill/progress";
+import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./dev/format";
+import { readStackInfo, sameEndpoint, shown, stateDir } from "./dev/state";
+
+const USAGE = `usage: npm run backfill -- s3://BUCKET[/PREFIX] [--dry-run] [--retry-errors]
+
+  Uploads to Lark every object under the prefix that has no lark-file-token yet, one at a time,
+  with the function's own pipeline and settings (LARK_APP_ID, LARK_APP_SECRET, LARK_BASE_URL,
+  LARK_DEFAULT_PARENT_TYPE/NODE, MAX_FILE_BYTES, …). Run it again to resume.
+
+  --dry-run        list what would be done; uploads nothing, writes nothing
+  --retry-errors   also retry objects tagged ${ERROR_TAG} (after fixing their tags)
+
+  S3: real S3 with your AWS credentials, or AWS_ENDPOINT_URL_S3 (e.g. the npm start stack).
+  exit code: 0 done, 1 some object failed (run again), 2 bad arguments or settings, 130 interrupted`;
+
+const out = process.stdout;
+const paint = painter(wantsColor(out));
+const print = (line = "") => void out.write(`${line}\n`);
+
+function usage(problem?: string): never {
+  if (problem) process.stderr.write(`npm run backfill: ${problem}\n\n`);
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(problem ? 2 : 0);
+}
+
+// ---------- arguments and settings ----------
+
+let args;
+try {
+  args = parseArgs({
+    allowPositionals: true,
+    options: { "dry-run": { type: "boolean" }, "retry-errors": { type: "boolean" }, help: { type: "boolean", short: "h" } },
+  });
+} catch (err) {
+  usage((err as Error).message);
+}
+if (args.values.help) usage();
+if (args.positionals.length !== 1) usage(args.positionals.length ? "one s3://bucket/prefix at a time" : "which bucket? s3://BUCKET[/PREFIX]");
+const target = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(args.positionals[0]!);
+if (!target) usage(`"${args.positionals[0]}" is not s3://BUCKET[/PREFIX]`);
+const bucket = target[1]!;
+const prefix = target[2] ?? "";
+const dryRun = Boolean(args.values["dry-run"]);
+const retryErrors = Boolean(args.values["retry-errors"]);
+
+const env: Record<string, string | undefined> = { ...process.env };
+const notes: string[] = [];
+useDevStackLark(env);
+if (dryRun) {
+  // Nothing is sent to Lark, so a dry run does not need its credentials.
+  env.LARK_APP_ID ||= "dry-run";
+  if (!["LARK_APP_SECRET", "LARK_APP_SECRET_SSM_PARAMETER", "LARK_APP_SECRET_SECRET_ID"].some((v) => env[v])) env.LARK_APP_SECRET = "dry-run";
+}
+let config: Config;
+try {
+  config = loadConfig(env);
+} catch (err) {
+  process.stderr.write(`npm run backfill: ${(err as Error).message}\n`);
+  process.exit(2);
+}
+
+/** On the `npm start` stack with no Lark settings of its own, the backfill talks to that stack's emulator. */
+function useDevStackLark(e: Record<string, string | undefined>): void {
+  const info = readStackInfo(e);
+  if (!info?.emulator || !sameEndpoint(e.AWS_ENDPOINT_URL_S3, info.s3Endpoint)) return;
+  const larkSet = ["LARK_APP_ID", "LARK_APP_SECRET", "LARK_APP_SECRET_SSM_PARAMETER", "LARK_APP_SECRET_SECRET_ID", "LARK_BASE_URL"].some((v) => e[v]?.trim());
+  if (larkSet || !alive(info.pid)) return;
+  Object.assign(e, { LARK_APP_ID: info.emulator.appId, LARK_APP_SECRET: info.emulator.appSecret, LARK_BASE_URL: info.emulator.baseUrl });
+  if (info.defaultParent && !e.LARK_DEFAULT_PARENT_TYPE?.trim() && !e.LARK_DEFAULT_PARENT_NODE?.trim()) {
+    Object.assign(e, { LARK_DEFAULT_PARENT_TYPE: info.defaultParent.type, LARK_DEFAULT_PARENT_NODE: info.defaultParent.node });
+  }
+  notes.push(`Lark: the emulator of npm start at ${info.emulator.baseUrl} (from ${shown(stateDir(e))}/env.json; set LARK_* to override)`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+// ---------- run ----------
+
+type Tally = { uploaded: number; uploadedBytes: number; skipped: Map<string, number>; rejected: Map<string, number>; failed: { key: string; error: Error }[] };
+const tally: Tally = { uploaded: 0, uploadedBytes: 0, skipped: new Map(), rejected: new Map(), failed: [] };
+const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+
+let interrupted = false;
+process.once("SIGINT", () => {
+  interrupted = true;
+  process.stderr.write("\ninterrupted: stopping after the object in hand (Ctrl-C again to quit now)\n");
+  process.once("SIGINT", () => process.exit(130));
+});
+process.once("SIGTERM", () => (interrupted = true));
+
+const runtime = createRuntime(config);
+const lister = createS3Client(config.s3Endpoint);
+const where = `s3://${bucket}/${prefix}`;
+const started = Date.now();
+
+print(`${dryRun ? "dry run of" : "backfill"} ${where}${retryErrors ? " (retrying error-tagged objects)" : ""}`);
+print(`  S3: ${config.s3Endpoint ?? "AWS S3"}   Lark: ${config.larkBaseUrl}${dryRun ? " (not called)" : ""}`);
+for (const note of notes) print(`  ${note}`);
+
+let refs: ObjectRef[];
+try {
+  refs = await list(lister, bucket, prefix);
+} catch (err) {
+  const e = err as { name?: string; message?: string; code?: string };
+  process.stderr.write(`npm run backfill: listing ${where} failed: ${e.name ?? "Error"}: ${e.message ?? e.code ?? String(err)}\n`);
+  process.exit(e.name === "NoSuchBucket" ? 2 : 1);
+}
+const totalBytes = refs.reduce((n, r) => n + (r.size ?? 0), 0);
+print(`  ${refs.length} object(s), ${formatBytes(totalBytes)}`);
+
+const progress = new Progress(out, refs.length, totalBytes);
+let attempted = 0;
+let configProblem: Error | undefined;
+for (const [i, ref] of refs.entries()) {
+  if (interrupted) break;
+  progress.start(ref.key);
+  const t0 = Date.now();
+  const outcome = dryRun
+    ? await predict(ref)
+    : await processObject(ref, runtime, {
+        // No Lambda clock here: only keeps a retry from sleeping forever.
+        deadline: Date.now() + 15 * 60_000,
+        skipErrorTagged: !retryErrors,
+        onRetry: (err, attempt, delayMs) => {
+          if (!progress.tty) progress.print(paint.dim(`  retrying ${ref.key} (attempt ${attempt} failed, next in ${formatMs(delayMs)}): ${err.message}`));
+        },
+      });
+  attempted++;
+  count(outcome, ref);
+  const notable = outcome.kind === "rejected" || outcome.kind === "failed";
+  const line = dryRun ? dryRunLine(ref, outcome) : outcomeLine({ key: ref.key, outcome, durationMs: Date.now() - t0, size: ref.size }, paint);
+  const numbered = `${paint.dim(`[${i + 1}/${refs.length}]`)} ${line}`;
+  progress.finish(ref.size ?? 0, !progress.tty || notable ? numbered : undefined);
+  if (outcome.kind === "failed" && outcome.error instanceof ConfigurationError) {
+    // No object is at fault: every next one would fail the same way.
+    configProblem = outcome.error;
+    break;
+  }
+}
+progress.end();
+lister.destroy();
+
+// ---------- summary ----------
+
+const list_ = (m: Map<string, number>) => [...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(", ");
+const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+const would = dryRun ? "would " : "";
+print();
+print(
+  `${dryRun ? "dry run" : "backfill"} of ${where}: ${refs.length} object(s), ${formatBytes(totalBytes)}, ${formatMs(Date.now() - started)}` +
+    (dryRun ? ": nothing was uploaded or written" : ""),
+);
+print(`  ${would}upload${dryRun ? "" : "ed"} ${tally.uploaded} (${formatBytes(tally.uploadedBytes)})`);
+print(`  ${would}skip${dryRun ? "" : "ped"} ${sum(tally.skipped)}${tally.skipped.size ? ` (${list_(tally.skipped)})` : ""}`);
+const rejectedCount = sum(tally.rejected);
+print(`  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${rejectedCount && !dryRun ? ` - the reason is on each object's ${ERROR_TAG} tag` : ""}`);
+if (!dryRun || tally.failed.length) {
+  print(`  ${dryRun ? "could not check" : "failed"} ${tally.failed.length}`);
+  for (const f of tally.failed.slice(0, 10)) print(paint.red(`    ${f.key}: ${f.error.name}: ${f.error.message}`));
+  if (tally.failed.length > 10) print(paint.red(`    … and ${tally.failed.length - 10} more`));
+}
+const notAttempted = refs.length - attempted;
+if (notAttempted) print(`  not attempted ${notAttempted} (${configProblem ? "configuration problem" : "interrupted"})`);
+if (configProblem) print(paint.red(`stopped: ${configProblem.message}. Fix the settings and run again.`));
+else if (tally.failed.length) print(`Run the same command again to retry the failed object(s); what is done is skipped.`);
+if (!dryRun && !retryErrors && tally.skipped.get("error-tagged")) {
+  print(paint.dim(`${tally.skipped.get("error-tagged")} object(s) tagged ${ERROR_TAG} were left alone: fix their tags and add --retry-errors.`));
+}
+
+process.exit(tally.failed.length || configProblem ? 1 : interrupted ? 130 : 0);
+
+// ---------- helpers ----------
+
+async function list(s3: S3Client, b: string, p: string): Promise<ObjectRef[]> {
+  const found: ObjectRef[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: b, Prefix: p || undefined, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) {
+      if (!o.Key) continue;
+      found.push({ bucket: b, key: o.Key, eTag: o.ETag?.replace(/"/g, "") || undefined, size: o.Size });
+    }
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+    if (out.isTTY) out.write(`\r\x1b[2K  listing… ${found.length} object(s)`);
+  } while (token);
+  if (out.isTTY) out.write("\r\x1b[2K");
+  return found;
+}
+
+function count(outcome: Outcome, ref: ObjectRef): void {
+  switch (outcome.kind) {
+    case "uploaded":
+      tally.uploaded++;
+      tally.uploadedBytes += outcome.size;
+      return;
+    case "skipped":
+      return void bump(tally.skipped, outcome.reason);
+    case "rejected":
+      return void bump(tally.rejected, outcome.code);
+    case "failed":
+      tally.failed.push({ key: ref.key, error: outcome.error });
+  }
+}
+
+/**
+ * What processObject would decide, from the same head and tags, without uploading or writing:
+ * an "uploaded" outcome here means "would upload" (with an empty file_token).
+ */
+async function predict(ref: ObjectRef): Promise<Outcome> {
+  if (ref.key.endsWith("/")) return { kind: "skipped", reason: "folder-marker" };
+  try {
+    const [head, tags] = await Promise.all([runtime.s3.head(ref.bucket, ref.key), runtime.s3.tags({ bucket: ref.bucket, key: ref.key })]);
+    if (!head || !tags) return { kind: "skipped", reason: "gone" };
+    const token = head.metadata[FILE_TOKEN_KEY];
+    if (token) return { kind: "skipped", reason: "already-uploaded", fileToken: token };
+    if (!retryErrors && tags[ERROR_TAG] !== undefined) return { kind: "skipped", reason: "error-tagged", detail: tags[ERROR_TAG] };
+    const file = resolveTarget(ref.key, head.size, tags, config.defaultParent);
+    // The pipeline's size rules (lib/pipeline.ts checkSize), which are not exported.
+    if (head.size === 0) throw new RejectionError("empty-file", "the object is empty and Lark does not take empty files");
+    if (head.size > config.maxFileBytes) throw new RejectionError("too-large", `${head.size} bytes is above the limit of ${config.maxFileBytes} bytes`);
+    return { kind: "uploaded", fileToken: "", size: head.size, parent: `${file.parentType}/${file.parentNode}`, route: "upload_all", calls: 0 };
+  } catch (err) {
+    if (err instanceof RejectionError) return { kind: "rejected", code: err.code, reason: err.reason };
+    return { kind: "failed", error: err as Error };
+  }
+}
+
+function dryRunLine(ref: ObjectRef, outcome: Outcome): string {
+  const size = formatBytes(ref.size ?? 0);
+  switch (outcome.kind) {
+    case "uploaded":
+      return `would upload  ${ref.key}  ${size}  -> ${outcome.parent}`;
+    case "skipped":
+      return paint.dim(`would skip    ${ref.key}  ${size}  ${outcome.reason}${outcome.detail ? `  ${outcome.detail}` : ""}`);
+    case "rejected":
+      return paint.yellow(`would reject  ${ref.key}  ${size}  ${outcome.code}: ${outcome.reason}`);
+    case "failed":
+      return paint.red(`cannot tell   ${ref.key}  ${size}  ${outcome.error.name}: ${outcome.error.message}`);
+  }
+}
