@@ -18,6 +18,7 @@ export type RejectionCode =
   | "missing-parent"
   | "invalid-parent-type"
   | "invalid-file-name"
+  | "archived-object"
   | `lark-${number}`;
 
 export class RejectionError extends Error {

@@ -13,7 +13,7 @@ import {
   type Tag,
 } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
-import { ConfigurationError, TransientError } from "./errors";
+import { ConfigurationError, RejectionError, TransientError } from "./errors";
 
 export const FILE_TOKEN_KEY = "lark-file-token";
 export const ERROR_TAG = "lark-upload-error";
@@ -246,6 +246,8 @@ export class S3Objects {
       if (opts.missingOk && (status === 404 || e.name === "NoSuchKey" || e.name === "NotFound")) return undefined;
       if (status === 404 || e.name === "NoSuchKey") throw new ObjectChangedError("the object is gone");
       if (status === 412 || e.name === "PreconditionFailed") throw new ObjectChangedError("the object was overwritten meanwhile");
+      // Glacier / Deep Archive: unreadable until restored, which is the user's call, not a retry's.
+      if (e.name === "InvalidObjectState") throw new RejectionError("archived-object", "the object is in an archive storage class; restore it, then re-run");
       if (status === 403 || e.name === "AccessDenied") {
         throw new ConfigurationError(`S3 denied access (${e.name}): check the function's IAM permissions and KMS key policy`);
       }
