@@ -36,31 +36,46 @@ export interface RunOptions {
   skipErrorTagged?: boolean;
 }
 
+/** What to do with an object, decided from its head and tags before anything is downloaded or written. */
+export type Decision =
+  | { kind: "done"; outcome: Outcome }
+  | { kind: "refuse"; at: ObjectLocation; tags: Tags; error: RejectionError; size: number }
+  | { kind: "upload"; at: ObjectLocation; head: ObjectHead; tags: Tags; file: LarkFile };
+
+/** The reading half of processObject, on its own so a dry run can ask it too. Throws like S3 does. */
+export async function decide(ref: ObjectRef, deps: PipelineDeps, run: Pick<RunOptions, "skipErrorTagged">): Promise<Decision> {
+  const skip = (reason: SkipReason, more: { fileToken?: string; detail?: string } = {}): Decision => ({ kind: "done", outcome: { kind: "skipped", reason, ...more } });
+  if (ref.key.endsWith("/")) return skip("folder-marker");
+  const [head, tags] = await Promise.all([
+    deps.s3.head(ref.bucket, ref.key),
+    deps.s3.tags({ bucket: ref.bucket, key: ref.key, versionId: ref.versionId }),
+  ]);
+  if (!head || !tags) return skip("gone");
+  const token = head.metadata[FILE_TOKEN_KEY];
+  if (token) return skip("already-uploaded", { fileToken: token });
+  const stale = staleness(ref, head);
+  if (stale) return skip("stale-event", { detail: stale });
+  if (run.skipErrorTagged && tags[ERROR_TAG] !== undefined) return skip("error-tagged", { detail: tags[ERROR_TAG] });
+
+  const at: ObjectLocation = { bucket: ref.bucket, key: ref.key, versionId: head.versionId };
+  try {
+    const file = resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
+    checkSize(head.size, deps.config);
+    return { kind: "upload", at, head, tags, file };
+  } catch (err) {
+    if (err instanceof RejectionError) return { kind: "refuse", at, tags, error: err, size: head.size };
+    throw err;
+  }
+}
+
 /** Never throws: every way an object can end is an Outcome. */
 export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: RunOptions): Promise<Outcome> {
-  if (ref.key.endsWith("/")) return { kind: "skipped", reason: "folder-marker" };
   let calls: number | undefined;
   try {
-    const [head, tags] = await Promise.all([
-      deps.s3.head(ref.bucket, ref.key),
-      deps.s3.tags({ bucket: ref.bucket, key: ref.key, versionId: ref.versionId }),
-    ]);
-    if (!head || !tags) return { kind: "skipped", reason: "gone" };
-    const token = head.metadata[FILE_TOKEN_KEY];
-    if (token) return { kind: "skipped", reason: "already-uploaded", fileToken: token };
-    const stale = staleness(ref, head);
-    if (stale) return { kind: "skipped", reason: "stale-event", detail: stale };
-    if (run.skipErrorTagged && tags[ERROR_TAG] !== undefined) return { kind: "skipped", reason: "error-tagged", detail: tags[ERROR_TAG] };
-
-    const at: ObjectLocation = { bucket: ref.bucket, key: ref.key, versionId: head.versionId };
-    let file: LarkFile;
-    try {
-      file = resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
-      checkSize(head.size, deps.config);
-    } catch (err) {
-      if (err instanceof RejectionError) return await reject(deps, at, tags, err, head.size);
-      throw err;
-    }
+    const decision = await decide(ref, deps, run);
+    if (decision.kind === "done") return decision.outcome;
+    if (decision.kind === "refuse") return await reject(deps, decision.at, decision.tags, decision.error, decision.size);
+    const { at, head, tags, file } = decision;
 
     let result: UploadResult;
     try {

@@ -17,12 +17,11 @@
 import { parseArgs } from "node:util";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { loadConfig, type Config } from "../lib/config";
-import { ConfigurationError, RejectionError } from "../lib/errors";
+import { ConfigurationError } from "../lib/errors";
 import type { ObjectRef } from "../lib/event";
-import { processObject, type Outcome } from "../lib/pipeline";
+import { decide, processObject, type Outcome } from "../lib/pipeline";
 import { createRuntime } from "../lib/runtime";
-import { createS3Client, ERROR_TAG, FILE_TOKEN_KEY } from "../lib/s3-objects";
-import { resolveTarget } from "../lib/target";
+import { createS3Client, ERROR_TAG } from "../lib/s3-objects";
 import { Progress } from "./backfill/progress";
 import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./dev/format";
 import { readStackInfo, sameEndpoint, shown, stateDir } from "./dev/state";
@@ -240,20 +239,13 @@ function count(outcome: Outcome, ref: ObjectRef): void {
  * an "uploaded" outcome here means "would upload" (with an empty file_token).
  */
 async function predict(ref: ObjectRef): Promise<Outcome> {
-  if (ref.key.endsWith("/")) return { kind: "skipped", reason: "folder-marker" };
   try {
-    const [head, tags] = await Promise.all([runtime.s3.head(ref.bucket, ref.key), runtime.s3.tags({ bucket: ref.bucket, key: ref.key })]);
-    if (!head || !tags) return { kind: "skipped", reason: "gone" };
-    const token = head.metadata[FILE_TOKEN_KEY];
-    if (token) return { kind: "skipped", reason: "already-uploaded", fileToken: token };
-    if (!retryErrors && tags[ERROR_TAG] !== undefined) return { kind: "skipped", reason: "error-tagged", detail: tags[ERROR_TAG] };
-    const file = resolveTarget(ref.key, head.size, tags, config.defaultParent);
-    // The pipeline's size rules (lib/pipeline.ts checkSize), which are not exported.
-    if (head.size === 0) throw new RejectionError("empty-file", "the object is empty and Lark does not take empty files");
-    if (head.size > config.maxFileBytes) throw new RejectionError("too-large", `${head.size} bytes is above the limit of ${config.maxFileBytes} bytes`);
+    const decision = await decide(ref, runtime, { skipErrorTagged: !retryErrors });
+    if (decision.kind === "done") return decision.outcome;
+    if (decision.kind === "refuse") return { kind: "rejected", code: decision.error.code, reason: decision.error.reason, size: decision.size };
+    const { head, file } = decision;
     return { kind: "uploaded", fileToken: "", size: head.size, parent: `${file.parentType}/${file.parentNode}`, route: "upload_all", calls: 0 };
   } catch (err) {
-    if (err instanceof RejectionError) return { kind: "rejected", code: err.code, reason: err.reason };
     return { kind: "failed", error: err as Error };
   }
 }
