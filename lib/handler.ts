@@ -125,7 +125,7 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
   };
   switch (outcome.kind) {
     case "uploaded":
-      Object.assign(fields, { size: outcome.size, parent: outcome.parent, fileToken: outcome.fileToken, route: outcome.route, calls: outcome.calls });
+      Object.assign(fields, { size: outcome.size, parent: outcome.parent, fileToken: outcome.fileToken, route: outcome.route, attempts: outcome.calls });
       metrics.add("Uploaded", "Count");
       metrics.add("UploadedBytes", "Bytes", outcome.size);
       metrics.larkLatency(report.durationMs);
@@ -137,14 +137,19 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
       log.info("skipped", fields);
       return;
     case "rejected":
-      Object.assign(fields, { code: outcome.code, reason: outcome.reason, size: outcome.size });
+      Object.assign(fields, { code: outcome.code, reason: outcome.reason, size: outcome.size, larkCode: larkCodeOf(outcome.code) });
       metrics.rejected(outcome.code);
       log.warn("rejected", fields);
       return;
     case "failed":
-      Object.assign(fields, { error: outcome.error, calls: outcome.calls, larkCode: (outcome.error as { larkCode?: number }).larkCode });
+      Object.assign(fields, { error: outcome.error, attempts: outcome.calls, larkCode: (outcome.error as { larkCode?: number }).larkCode });
       metrics.add(outcome.error instanceof ConfigurationError ? "ConfigurationErrors" : "TransientFailures", "Count");
       log.error("failed", fields);
       return;
   }
+}
+
+/** "lark-1061044" -> 1061044, so Lark's codes can be queried as numbers in every outcome line. */
+function larkCodeOf(code: string): number | undefined {
+  return code.startsWith("lark-") ? Number(code.slice(5)) : undefined;
 }
