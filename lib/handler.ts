@@ -4,7 +4,7 @@
  * the delivery path expects: a throw for S3 and EventBridge, batchItemFailures for SQS.
  */
 import type { Context, SQSBatchResponse } from "aws-lambda";
-import { ConfigurationError } from "./errors";
+import { ConfigurationError, TransientError } from "./errors";
 import { parseEvent, type ObjectRef } from "./event";
 import { createLogger, type Logger } from "./log";
 import { Metrics } from "./metrics";
@@ -64,17 +64,22 @@ export function createHandler(opts: HandlerOptions) {
     const runtime = opts.runtime();
     const metrics = new Metrics();
     let configProblem: ConfigurationError | undefined;
+    const attempt = (ref: ObjectRef): Promise<Outcome> | Outcome => {
+      // A misconfigured function fails every object the same way: don't hammer Lark or S3 to learn it again.
+      if (configProblem) return { kind: "failed", error: configProblem };
+      // Starting now could mean being killed mid-write; the event is retried instead.
+      if (Date.now() >= deadline) return { kind: "failed", error: new TransientError("not started: the invocation is out of time") };
+      return processObject(ref, runtime, {
+        deadline,
+        onRetry: (err, attempt, delayMs) => {
+          metrics.add("Retries", "Count");
+          log.warn("retrying", { bucket: ref.bucket, key: ref.key, attempt, delayMs, error: err });
+        },
+      });
+    };
     const run = async (ref: ObjectRef): Promise<ObjectReport> => {
       const started = Date.now();
-      const outcome: Outcome = configProblem
-        ? { kind: "failed", error: configProblem }
-        : await processObject(ref, runtime, {
-            deadline,
-            onRetry: (err, attempt, delayMs) => {
-              metrics.add("Retries", "Count");
-              log.warn("retrying", { bucket: ref.bucket, key: ref.key, attempt, delayMs, error: err });
-            },
-          });
+      const outcome = await attempt(ref);
       if (outcome.kind === "failed" && outcome.error instanceof ConfigurationError) configProblem = outcome.error;
       const report: ObjectReport = { bucket: ref.bucket, key: ref.key, versionId: ref.versionId, outcome, durationMs: Date.now() - started };
       record(log, metrics, report);

@@ -270,6 +270,18 @@ describe("delivery paths", () => {
     assert.deepEqual(await stack.tags("sqs2/bad.txt"), TO_DOCX);
   });
 
+  test("SQS: an invocation out of time starts nothing and names every message for a retry", async () => {
+    const records = [];
+    for (let i = 0; i < 3; i++) {
+      const e = await stack.put(`late/${i}.txt`, `late ${i}`, { tags: TO_DOCX });
+      records.push({ messageId: `late-${i}`, eventSource: "aws:sqs", body: JSON.stringify(e) });
+    }
+    const result: any = await stack.handler({ Records: records }, { awsRequestId: "r", getRemainingTimeInMillis: () => 0 });
+    assert.deepEqual(result.batchItemFailures.map((f: any) => f.itemIdentifier), ["late-0", "late-1", "late-2"]);
+    assert.equal(stack.lark.stats().requests, 0);
+    assert.equal((await stack.head("late/0.txt")).Metadata?.["lark-file-token"], undefined);
+  });
+
   test("an EventBridge Object Created event", async () => {
     const key = "eb/from bridge+.txt";
     const e = await stack.put(key, "via eventbridge", { tags: TO_DOCX });
