@@ -3,7 +3,7 @@
  * upload_prepare / upload_part / upload_finish flow above that. Every call is paced, authenticated with
  * one token refresh on rejection, and retried while the fault is transient.
  */
-import { PassThrough } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import FormData from "form-data";
 import { RejectionError, TokenRejectedError, TransientError } from "./errors";
 import type { LarkHttp, LarkRequestBody } from "./lark-http";
@@ -56,7 +56,7 @@ export class LarkUploader {
             ...(file.extra ? [["extra", file.extra] as [string, string]] : []),
           ],
           file.name,
-          block.bytes,
+          block,
         ),
       retry,
       counter,
@@ -109,11 +109,11 @@ export class LarkUploader {
             [
               ["upload_id", uploadId],
               ["seq", String(seq)],
-              ["size", String(block.bytes.length)],
+              ["size", String(block.size)],
               ["checksum", String(block.adler32)],
             ],
             file.name,
-            block.bytes,
+            block,
           ),
         retry,
         counter,
@@ -160,14 +160,21 @@ function json(value: unknown): PreparedRequest {
   return { headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(value) };
 }
 
-/** The documented part order: the fields, then the file last. Names go as raw UTF-8. */
-function multipart(fields: [string, string][], fileName: string, bytes: Buffer): PreparedRequest {
+/**
+ * The documented part order: the fields, then the file last. Names go as raw UTF-8. The file part is the
+ * block's socket buffers in a stream: nothing is copied or joined, whatever the file size.
+ */
+function multipart(fields: [string, string][], fileName: string, block: Block): PreparedRequest {
   const form = new FormData();
   for (const [name, value] of fields) form.append(name, value);
   // A quote would end the filename parameter early; browsers escape it the same way.
-  form.append("file", bytes, { filename: fileName.replace(/"/g, "%22"), contentType: "application/octet-stream", knownLength: bytes.length });
+  form.append("file", Readable.from(block.parts, { objectMode: false }), {
+    filename: fileName.replace(/"/g, "%22"),
+    contentType: "application/octet-stream",
+    knownLength: block.size,
+  });
   // form-data is an old-style stream that never emits "close", so undici never removes the listeners it
-  // put on the keep-alive socket for it; a real Readable in between ends cleanly. Buffers pass by reference.
+  // put on the keep-alive socket for it; a real Readable in between ends cleanly.
   return { headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()) }, body: form.pipe(new PassThrough()) };
 }
 

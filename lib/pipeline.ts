@@ -8,7 +8,17 @@ import type { ObjectRef } from "./event";
 import { CHUNK_BYTES, type LarkFile, type LarkUploader, type UploadResult } from "./lark-upload";
 import { UPLOAD_ALL_MAX_BYTES } from "./parent-types";
 import type { RetryOptions } from "./retry";
-import { ERROR_TAG, FILE_TOKEN_KEY, ObjectChangedError, type ObjectHead, type ObjectLocation, type S3Objects, type Tags } from "./s3-objects";
+import {
+  ERROR_TAG,
+  FILE_TOKEN_KEY,
+  ObjectChangedError,
+  type Block,
+  type ObjectHead,
+  type ObjectLocation,
+  type OpenObject,
+  type S3Objects,
+  type Tags,
+} from "./s3-objects";
 import { resolveTarget } from "./target";
 
 export type SkipReason = "already-uploaded" | "stale-event" | "gone" | "folder-marker" | "overwritten-during-upload" | "error-tagged";
@@ -36,20 +46,46 @@ export interface RunOptions {
   skipErrorTagged?: boolean;
 }
 
-/** What to do with an object, decided from its head and tags before anything is downloaded or written. */
+/** What to do with an object, decided from its head and tags before any byte of it is read. */
 export type Decision =
   | { kind: "done"; outcome: Outcome }
   | { kind: "refuse"; at: ObjectLocation; tags: Tags; error: RejectionError; size: number }
-  | { kind: "upload"; at: ObjectLocation; head: ObjectHead; tags: Tags; file: LarkFile };
+  | { kind: "upload"; at: ObjectLocation; head: ObjectHead; tags: Tags; file: LarkFile; opened?: OpenObject };
 
-/** The reading half of processObject, on its own so a dry run can ask it too. Throws like S3 does. */
+/**
+ * The reading half of processObject, on its own so a dry run can ask it too. Throws like S3 does.
+ *
+ * A new object announced by its event (ETag and size known, within the cap) is opened with GetObject
+ * at once: the response headers are its head, and the body is read only if it is to be uploaded, which
+ * saves HeadObject's round trip on the common path. Anything else (the echo of our own copy, objects found
+ * by a backfill, anything too large or empty) is looked at with HeadObject first, so it is never downloaded.
+ */
 export async function decide(ref: ObjectRef, deps: PipelineDeps, run: Pick<RunOptions, "skipErrorTagged">): Promise<Decision> {
-  const skip = (reason: SkipReason, more: { fileToken?: string; detail?: string } = {}): Decision => ({ kind: "done", outcome: { kind: "skipped", reason, ...more } });
   if (ref.key.endsWith("/")) return skip("folder-marker");
-  const [head, tags] = await Promise.all([
-    deps.s3.head(ref.bucket, ref.key),
-    deps.s3.tags({ bucket: ref.bucket, key: ref.key, versionId: ref.versionId }),
+  const readAtOnce =
+    ref.eventName !== undefined && ref.eventName !== "ObjectCreated:Copy" && ref.eTag !== undefined && ref.size !== undefined && ref.size > 0 && ref.size <= deps.config.maxFileBytes;
+  const [found, tags] = await Promise.all([
+    readAtOnce ? deps.s3.open({ bucket: ref.bucket, key: ref.key }, ref.eTag!) : deps.s3.head(ref.bucket, ref.key),
+    deps.s3.tags({ bucket: ref.bucket, key: ref.key, versionId: ref.versionId }).catch((err: unknown) => err as Error),
   ]);
+  const opened = found && "blocks" in found ? found : undefined;
+  try {
+    if (tags instanceof Error) throw tags;
+    const decision = judge(ref, opened ? opened.head : (found as ObjectHead | undefined), tags, deps, run);
+    if (decision.kind === "upload") return { ...decision, opened };
+    opened?.discard();
+    return decision;
+  } catch (err) {
+    opened?.discard();
+    throw err;
+  }
+}
+
+function skip(reason: SkipReason, more: { fileToken?: string; detail?: string } = {}): Decision {
+  return { kind: "done", outcome: { kind: "skipped", reason, ...more } };
+}
+
+function judge(ref: ObjectRef, head: ObjectHead | undefined, tags: Tags | undefined, deps: PipelineDeps, run: Pick<RunOptions, "skipErrorTagged">): Decision {
   if (!head || !tags) return skip("gone");
   const token = head.metadata[FILE_TOKEN_KEY];
   if (token) return skip("already-uploaded", { fileToken: token });
@@ -75,11 +111,11 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
     const decision = await decide(ref, deps, run);
     if (decision.kind === "done") return decision.outcome;
     if (decision.kind === "refuse") return await reject(deps, decision.at, decision.tags, decision.error, decision.size);
-    const { at, head, tags, file } = decision;
+    const { at, head, tags, file, opened } = decision;
 
     let result: UploadResult;
     try {
-      result = await upload(deps, at, head, file, run);
+      result = await upload(deps, at, head, file, run, opened);
     } catch (err) {
       if (err instanceof RejectionError) return await reject(deps, at, tags, err, head.size);
       throw err;
@@ -124,16 +160,26 @@ function checkSize(size: number, config: PipelineDeps["config"]): void {
   }
 }
 
-async function upload(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, file: LarkFile, run: RunOptions): Promise<UploadResult> {
+async function upload(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, file: LarkFile, run: RunOptions, opened?: OpenObject): Promise<UploadResult> {
   const retry: RetryOptions = { maxAttempts: deps.config.maxAttempts, deadline: run.deadline, onRetry: run.onRetry };
-  if (head.size <= UPLOAD_ALL_MAX_BYTES) {
-    // The checksum must be known before the file part is sent, so the whole object is buffered once.
-    for await (const whole of deps.s3.readBlocks(at, head.eTag, head.size, head.size)) {
-      return deps.lark.uploadAll(file, whole, retry);
+  // The open response is read first; a later pass (a chunked upload started over) opens the object again.
+  let first = opened;
+  const read = async function* (blockSize: number): AsyncGenerator<Block> {
+    const source = first ?? (await deps.s3.open(at, head.eTag));
+    first = undefined;
+    if (!source) throw new ObjectChangedError("the object is gone");
+    yield* source.blocks(blockSize);
+  };
+  try {
+    if (head.size <= UPLOAD_ALL_MAX_BYTES) {
+      // The checksum must be known before the file part is sent, so the whole object is held once.
+      for await (const whole of read(head.size)) return await deps.lark.uploadAll(file, whole, retry);
+      throw new TransientError("the object body was empty");
     }
-    throw new TransientError("the object body was empty");
+    return await deps.lark.uploadChunked(file, () => read(CHUNK_BYTES), retry);
+  } finally {
+    first?.discard();
   }
-  return deps.lark.uploadChunked(file, () => deps.s3.readBlocks(at, head.eTag, head.size, CHUNK_BYTES), retry);
 }
 
 /** Tells the user on the object. The tag is the visible answer, so failing to write it (TagLimitError) is a failure. */

@@ -10,6 +10,8 @@ import {
   PutObjectTaggingCommand,
   S3Client,
   type CopyObjectCommandInput,
+  type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
   type Tag,
 } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
@@ -47,10 +49,22 @@ export interface ObjectHead {
 
 export type Tags = Record<string, string>;
 
-/** The bytes of one block and their Adler-32, computed while the bytes arrived. */
+/**
+ * One block of an object: the buffers exactly as the socket delivered them (never copied or joined),
+ * their total size, and their Adler-32, computed while they arrived.
+ */
 export interface Block {
-  bytes: Buffer;
+  parts: Buffer[];
+  size: number;
   adler32: number;
+}
+
+/** An object whose GetObject has answered: its head, and its body still to be read (or discarded). */
+export interface OpenObject {
+  head: ObjectHead;
+  /** The body in blocks of `blockSize` bytes, the last one shorter. Once only. */
+  blocks(blockSize: number): AsyncGenerator<Block>;
+  discard(): void;
 }
 
 /** The object changed after the event: its content is not what the event announced. */
@@ -96,24 +110,7 @@ export class S3Objects {
   /** The current object at this key (never pinned: staleness is judged against what is there now); undefined when gone. */
   async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
     const out = await this.call(() => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), { missingOk: true });
-    if (!out) return undefined;
-    return {
-      eTag: unquote(out.ETag ?? ""),
-      versionId: out.VersionId && out.VersionId !== "null" ? out.VersionId : undefined,
-      size: out.ContentLength ?? 0,
-      metadata: out.Metadata ?? {},
-      contentType: out.ContentType,
-      contentDisposition: out.ContentDisposition,
-      cacheControl: out.CacheControl,
-      contentEncoding: out.ContentEncoding,
-      contentLanguage: out.ContentLanguage,
-      expires: out.Expires,
-      storageClass: out.StorageClass,
-      serverSideEncryption: out.ServerSideEncryption,
-      sseKmsKeyId: out.SSEKMSKeyId,
-      bucketKeyEnabled: out.BucketKeyEnabled,
-      websiteRedirectLocation: out.WebsiteRedirectLocation,
-    };
+    return out && headOf(out);
   }
 
   /** The tag set; undefined when the object is gone. */
@@ -126,59 +123,30 @@ export class S3Objects {
   }
 
   /**
-   * Streams the object in blocks of `blockSize` bytes (the last one shorter), each copied once from the
-   * socket into its own buffer with its Adler-32 computed on the way. The read is pinned to the version
-   * and to the ETag, so the bytes are the ones the event announced or the read fails.
-   * The block buffer is reused: a consumer must be done with a block before asking for the next.
+   * GetObject, guarded by the ETag (and pinned to the version when one is given): the bytes are the ones
+   * the event announced or the read fails with ObjectChangedError. Its response headers are a full head,
+   * so a caller can decide what to do before reading the body, and discard it if nothing is to be done.
+   * Undefined when the object is gone.
    */
-  async *readBlocks(at: ObjectLocation, eTag: string, size: number, blockSize: number): AsyncGenerator<Block> {
-    const out = await this.call(() =>
-      this.s3.send(new GetObjectCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId, IfMatch: quote(eTag) })),
+  async open(at: ObjectLocation, eTag: string): Promise<OpenObject | undefined> {
+    const out = await this.call(
+      () => this.s3.send(new GetObjectCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId, IfMatch: quote(eTag) })),
+      { missingOk: true },
     );
-    const body = out!.Body as AsyncIterable<Uint8Array> | undefined;
+    if (!out) return undefined;
+    const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
     if (!body) throw new TransientError("GetObject returned no body");
-    if (out!.ContentLength !== size) throw new ObjectChangedError(`object is ${out!.ContentLength} bytes, expected ${size}`);
-
-    let block = Buffer.allocUnsafe(Math.min(blockSize, size));
-    let filled = 0;
-    let adler = 1;
-    let remaining = size;
-    let last: Block | undefined;
-    let complete = false;
-    try {
-      for await (const chunk of body) {
-        let offset = 0;
-        while (offset < chunk.length) {
-          if (last) throw new ObjectChangedError(`object body is longer than ${size} bytes`);
-          const n = Math.min(block.length - filled, chunk.length - offset);
-          const piece = chunk.subarray(offset, offset + n);
-          block.set(piece, filled);
-          adler = ADLER32.buf(piece, adler);
-          filled += n;
-          offset += n;
-          if (filled < block.length) continue;
-          remaining -= filled;
-          // The last block waits for the end of the stream, so the connection goes back to the pool.
-          if (remaining === 0) {
-            last = { bytes: block, adler32: adler >>> 0 };
-            continue;
-          }
-          yield { bytes: block, adler32: adler >>> 0 };
-          if (remaining < block.length) block = block.subarray(0, remaining);
-          filled = 0;
-          adler = 1;
-        }
-      }
-      complete = true;
-    } catch (err) {
-      if (err instanceof ObjectChangedError) throw err;
-      throw new TransientError(`reading s3://${at.bucket}/${at.key} failed: ${(err as Error).message}`, { cause: err });
-    } finally {
-      // A consumer that stops early (a failed upload) must not leave the socket half-read.
-      if (!complete) (body as { destroy?: () => void }).destroy?.();
-    }
-    if (!last) throw new TransientError(`object body ended ${remaining} bytes early`);
-    yield last;
+    const head = headOf(out);
+    let consumed = false;
+    return {
+      head,
+      discard: () => body.destroy?.(),
+      blocks: (blockSize) => {
+        if (consumed) throw new Error("an object's body can be read once");
+        consumed = true;
+        return readBlocks(body, head.size, blockSize, `s3://${at.bucket}/${at.key}`);
+      },
+    };
   }
 
   /**
@@ -254,6 +222,70 @@ export class S3Objects {
       throw new TransientError(`S3 ${e.name ?? "error"}: ${e.message ?? String(err)}`, { cause: err });
     }
   }
+}
+
+/**
+ * Cuts a body into blocks without copying a byte: a block is the list of socket buffers it spans, the
+ * one crossing a boundary split with subarray. Peak memory is one block, plus nothing.
+ */
+async function* readBlocks(body: AsyncIterable<Uint8Array> & { destroy?: () => void }, size: number, blockSize: number, where: string): AsyncGenerator<Block> {
+  let parts: Buffer[] = [];
+  let filled = 0; // bytes in the current block
+  let done = 0; // bytes in the blocks already yielded
+  let adler = 1;
+  let complete = false;
+  try {
+    for await (const chunk of body) {
+      let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      if (done + filled + rest.length > size) throw new ObjectChangedError(`object body is longer than ${size} bytes`);
+      while (rest.length) {
+        const want = Math.min(blockSize, size - done);
+        const piece = rest.subarray(0, want - filled);
+        rest = rest.subarray(piece.length);
+        parts.push(piece);
+        adler = ADLER32.buf(piece, adler);
+        filled += piece.length;
+        // The last block waits for the end of the stream, so the connection goes back to the pool.
+        if (filled === want && done + filled < size) {
+          yield { parts, size: filled, adler32: adler >>> 0 };
+          done += filled;
+          parts = [];
+          filled = 0;
+          adler = 1;
+        }
+      }
+    }
+    complete = true;
+  } catch (err) {
+    if (err instanceof ObjectChangedError) throw err;
+    throw new TransientError(`reading ${where} failed: ${(err as Error).message}`, { cause: err });
+  } finally {
+    // A consumer that stops early (a failed upload) must not leave the socket half-read.
+    if (!complete) body.destroy?.();
+  }
+  if (done + filled !== size) throw new TransientError(`object body ended ${size - done - filled} bytes early`);
+  yield { parts, size: filled, adler32: adler >>> 0 };
+}
+
+/** HeadObject and GetObject answer with the same headers. */
+function headOf(out: HeadObjectCommandOutput | GetObjectCommandOutput): ObjectHead {
+  return {
+    eTag: unquote(out.ETag ?? ""),
+    versionId: out.VersionId && out.VersionId !== "null" ? out.VersionId : undefined,
+    size: out.ContentLength ?? 0,
+    metadata: out.Metadata ?? {},
+    contentType: out.ContentType,
+    contentDisposition: out.ContentDisposition,
+    cacheControl: out.CacheControl,
+    contentEncoding: out.ContentEncoding,
+    contentLanguage: out.ContentLanguage,
+    expires: out.Expires,
+    storageClass: out.StorageClass,
+    serverSideEncryption: out.ServerSideEncryption,
+    sseKmsKeyId: out.SSEKMSKeyId,
+    bucketKeyEnabled: out.BucketKeyEnabled,
+    websiteRedirectLocation: out.WebsiteRedirectLocation,
+  };
 }
 
 /** x-amz-copy-source is URL-encoded per segment; a raw "+" would be read as a space by S3. */
