@@ -5,6 +5,7 @@
  */
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
+import { PassThrough } from "node:stream";
 import FormData from "form-data";
 import { Agent, request } from "undici";
 import { loadConfig } from "../lib/config";
@@ -149,7 +150,8 @@ export class LowerBound {
     const res = await request(`${this.lark.url}/open-apis/drive/v1/medias/upload_all`, {
       method: "POST",
       headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()), authorization: `Bearer ${this.token}` },
-      body: form,
+      // As the product does: form-data straight into undici leaves listeners on the keep-alive socket.
+      body: form.pipe(new PassThrough()),
       dispatcher: this.agent,
     });
     const reply = (await res.body.json()) as { code: number; msg?: string; data?: { file_token?: string } };

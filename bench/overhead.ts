@@ -76,13 +76,20 @@ function trace(fn: BenchFunction) {
   wrapAsync(s3, "tags", "tags");
   wrapAsync(s3, "writeFileToken", "copy");
   wrapAsync(lark, "uploadAll", "post");
-  const readBlocks = s3.readBlocks!.bind(s3) as (...a: unknown[]) => AsyncIterable<unknown>;
-  s3.readBlocks = async function* (...args: unknown[]) {
+  // GetObject: from the request until the last block of the body is read.
+  const open = s3.open!.bind(s3) as (...a: unknown[]) => Promise<{ blocks: (n: number) => AsyncGenerator<unknown> } | undefined>;
+  s3.open = async (...args: unknown[]) => {
     const start = now();
-    for await (const block of readBlocks(...args)) {
-      marks.push({ name: "get", start, end: now() });
-      yield block;
-    }
+    const opened = await open(...args);
+    if (!opened) return opened;
+    const blocks = opened.blocks.bind(opened);
+    opened.blocks = async function* (n: number) {
+      for await (const block of blocks(n)) {
+        marks.push({ name: "get", start, end: now() });
+        yield block;
+      }
+    };
+    return opened;
   };
   return {
     reset: () => void (marks = []),
