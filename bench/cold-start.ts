@@ -1,5 +1,5 @@
 /**
- * Cold start: the deployment bundle (esbuild: bundle, platform node, target node22, cjs, minify), its
+ * Cold start: the deployment bundle (esbuild: bundle, platform node, target node24, cjs, minify, the secret-store clients external as in serverless.yml), its
  * size and what it costs to load in a fresh node, against a bare `node -e 0`; and what each big
  * dependency adds, in bytes (bundle with it marked external) and in load time (bundle with it replaced
  * by an empty module, and the dependency bundled alone).
@@ -50,7 +50,6 @@ export interface LibraryCost {
 
 export interface ColdStartResult {
   bundleBytes: number;
-  bundleBytesNode24: number;
   bundleFile: string;
   runs: number;
   bareMs: { median: number; p25: number; p75: number; min: number };
@@ -179,9 +178,6 @@ export async function measureColdStart(root: string, maxRuns: number, budgetMs: 
     }
     libraries.push(cost);
   }
-  // The target serverless.yml names (node24) next to the one asked for (node22): same code, size only.
-  await build({ ...DEPLOY, target: "node24", absWorkingDir: root, entryPoints: [entry], outfile: out("node24") });
-  const bundleBytesNode24 = (await stat(out("node24"))).size;
   // Projections of the recommended changes: the full bundle with a V8 code cache, and the bundle without
   // undici, form-data and the secret clients (last LIBRARIES entry) with and without one.
   const leanIndex = LIBRARIES.length - 1;
@@ -227,7 +223,6 @@ export async function measureColdStart(root: string, maxRuns: number, budgetMs: 
     ratio: round(med("full") / med("bare"), 3),
     ratioOfMinima: round(bundle.min / bare.min, 3),
     libraries: libraries.map(({ index: _i, ...rest }) => rest),
-    bundleBytesNode24,
     bytesByPackage: byPackage(full.metafile),
     projections,
     ownBytes,
