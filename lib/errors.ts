@@ -19,6 +19,7 @@ export type RejectionCode =
   | "invalid-parent-type"
   | "invalid-file-name"
   | "archived-object"
+  | "metadata-too-large"
   | `lark-${number}`;
 
 export class RejectionError extends Error {

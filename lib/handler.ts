@@ -147,7 +147,8 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
       log.warn("rejected", fields);
       return;
     case "failed":
-      Object.assign(fields, { error: outcome.error, attempts: outcome.calls, larkCode: (outcome.error as { larkCode?: number }).larkCode });
+      // A file token here means Lark has the file: the retry only writes the metadata (see pipeline writeBack).
+      Object.assign(fields, { error: outcome.error, attempts: outcome.calls, fileToken: outcome.fileToken, larkCode: (outcome.error as { larkCode?: number }).larkCode });
       metrics.add(outcome.error instanceof ConfigurationError ? "ConfigurationErrors" : "TransientFailures", "Count");
       log.error("failed", fields);
       return;

@@ -10,8 +10,13 @@ import { UPLOAD_ALL_MAX_BYTES } from "./parent-types";
 import type { RetryOptions } from "./retry";
 import {
   ERROR_TAG,
+  FILE_ORIGIN_KEY,
   FILE_TOKEN_KEY,
+  MAX_METADATA_BYTES,
+  metadataBytes,
   ObjectChangedError,
+  originOf,
+  tokenMetadata,
   type Block,
   type ObjectHead,
   type ObjectLocation,
@@ -27,7 +32,7 @@ export type Outcome =
   | { kind: "uploaded"; fileToken: string; size: number; parent: string; route: "upload_all" | "chunked"; calls: number }
   | { kind: "skipped"; reason: SkipReason; fileToken?: string; detail?: string }
   | { kind: "rejected"; code: RejectionCode; reason: string; size?: number; calls?: number }
-  | { kind: "failed"; error: Error; calls?: number };
+  | { kind: "failed"; error: Error; calls?: number; fileToken?: string };
 
 export interface PipelineDeps {
   config: Pick<Config, "maxFileBytes" | "largeFiles" | "defaultParent" | "maxAttempts">;
@@ -50,7 +55,9 @@ export interface RunOptions {
 export type Decision =
   | { kind: "done"; outcome: Outcome }
   | { kind: "refuse"; at: ObjectLocation; tags: Tags; error: RejectionError; size: number }
-  | { kind: "upload"; at: ObjectLocation; head: ObjectHead; tags: Tags; file: LarkFile; opened?: OpenObject };
+  | { kind: "upload"; at: ObjectLocation; head: ObjectHead; tags: Tags; file: LarkFile; opened?: OpenObject }
+  /** Lark already has the file (an earlier metadata write failed): only the write is left to do. */
+  | { kind: "finish"; at: ObjectLocation; head: ObjectHead; tags: Tags; fileToken: string };
 
 /**
  * The reading half of processObject, on its own so a dry run can ask it too. Throws like S3 does.
@@ -62,15 +69,28 @@ export type Decision =
  */
 export async function decide(ref: ObjectRef, deps: PipelineDeps, run: Pick<RunOptions, "skipErrorTagged">): Promise<Decision> {
   if (ref.key.endsWith("/")) return skip("folder-marker");
+  // Only an upload_all-sized body is opened ahead: a chunked one would sit idle through upload_prepare.
   const readAtOnce =
-    ref.eventName !== undefined && ref.eventName !== "ObjectCreated:Copy" && ref.eTag !== undefined && ref.size !== undefined && ref.size > 0 && ref.size <= deps.config.maxFileBytes;
+    ref.eventName !== undefined &&
+    ref.eventName !== "ObjectCreated:Copy" &&
+    ref.eTag !== undefined &&
+    ref.size !== undefined &&
+    ref.size > 0 &&
+    ref.size <= Math.min(deps.config.maxFileBytes, UPLOAD_ALL_MAX_BYTES);
   const [found, tags] = await Promise.all([
-    readAtOnce ? deps.s3.open({ bucket: ref.bucket, key: ref.key }, ref.eTag!) : deps.s3.head(ref.bucket, ref.key),
+    readAtOnce ? deps.s3.open({ bucket: ref.bucket, key: ref.key }, ref.eTag!).catch((err: unknown) => err as Error) : deps.s3.head(ref.bucket, ref.key),
     deps.s3.tags({ bucket: ref.bucket, key: ref.key, versionId: ref.versionId }).catch((err: unknown) => err as Error),
   ]);
   const opened = found && "blocks" in found ? found : undefined;
   try {
     if (tags instanceof Error) throw tags;
+    if (found instanceof Error) {
+      // S3 refused to read an object it has (archived): the user is told on the object, as with HeadObject.
+      if (found instanceof RejectionError && tags) {
+        return { kind: "refuse", at: { bucket: ref.bucket, key: ref.key, versionId: ref.versionId }, tags, error: found, size: ref.size ?? 0 };
+      }
+      throw found;
+    }
     const decision = judge(ref, opened ? opened.head : (found as ObjectHead | undefined), tags, deps, run);
     if (decision.kind === "upload") return { ...decision, opened };
     opened?.discard();
@@ -88,15 +108,21 @@ function skip(reason: SkipReason, more: { fileToken?: string; detail?: string } 
 function judge(ref: ObjectRef, head: ObjectHead | undefined, tags: Tags | undefined, deps: PipelineDeps, run: Pick<RunOptions, "skipErrorTagged">): Decision {
   if (!head || !tags) return skip("gone");
   const token = head.metadata[FILE_TOKEN_KEY];
-  if (token) return skip("already-uploaded", { fileToken: token });
+  // A token written for another key came along with a copy: this object is a new file for Lark.
+  // (A token without origin was set by hand: taken as done.)
+  const origin = head.metadata[FILE_ORIGIN_KEY];
+  if (token && (!origin || origin === originOf(ref))) return skip("already-uploaded", { fileToken: token });
   const stale = staleness(ref, head);
   if (stale) return skip("stale-event", { detail: stale });
   if (run.skipErrorTagged && tags[ERROR_TAG] !== undefined) return skip("error-tagged", { detail: tags[ERROR_TAG] });
 
   const at: ObjectLocation = { bucket: ref.bucket, key: ref.key, versionId: head.versionId };
+  const pending = tags[FILE_TOKEN_KEY];
+  if (pending) return { kind: "finish", at, head, tags, fileToken: pending };
   try {
     const file = resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
     checkSize(head.size, deps.config);
+    checkMetadata(head);
     return { kind: "upload", at, head, tags, file };
   } catch (err) {
     if (err instanceof RejectionError) return { kind: "refuse", at, tags, error: err, size: head.size };
@@ -111,6 +137,10 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
     const decision = await decide(ref, deps, run);
     if (decision.kind === "done") return decision.outcome;
     if (decision.kind === "refuse") return await reject(deps, decision.at, decision.tags, decision.error, decision.size);
+    if (decision.kind === "finish") {
+      const { at, head, tags, fileToken } = decision;
+      return (await writeBack(deps, at, head, tags, fileToken, 0)) ?? { kind: "uploaded", fileToken, size: head.size, parent: "(uploaded earlier)", route: routeFor(head.size), calls: 0 };
+    }
     const { at, head, tags, file, opened } = decision;
 
     let result: UploadResult;
@@ -121,26 +151,45 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
       throw err;
     }
     calls = result.calls;
-    try {
-      await deps.s3.writeFileToken(at, head, tags, result.fileToken);
-    } catch (err) {
-      // Lark has the file, but the object is no longer the one we uploaded: its own event will follow.
-      if (err instanceof ObjectChangedError) {
-        return { kind: "skipped", reason: "overwritten-during-upload", fileToken: result.fileToken, detail: err.message };
+    return (
+      (await writeBack(deps, at, head, tags, result.fileToken, calls)) ?? {
+        kind: "uploaded",
+        fileToken: result.fileToken,
+        size: head.size,
+        parent: `${file.parentType}/${file.parentNode}`,
+        route: routeFor(head.size),
+        calls,
       }
-      throw err;
-    }
-    return {
-      kind: "uploaded",
-      fileToken: result.fileToken,
-      size: head.size,
-      parent: `${file.parentType}/${file.parentNode}`,
-      route: head.size > UPLOAD_ALL_MAX_BYTES ? "chunked" : "upload_all",
-      calls,
-    };
+    );
   } catch (err) {
     if (err instanceof ObjectChangedError) return { kind: "skipped", reason: "stale-event", detail: err.message };
     return { kind: "failed", error: err as Error, calls };
+  }
+}
+
+/**
+ * Writes the token onto the object; undefined when that worked. Lark has the file whatever happens here, so
+ * a failed write must not cost another upload: the token is parked as a tag for the retry, and logged.
+ */
+async function writeBack(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, tags: Tags, fileToken: string, calls: number): Promise<Outcome | undefined> {
+  try {
+    await deps.s3.writeFileToken(at, head, tags, fileToken);
+    return undefined;
+  } catch (err) {
+    // The object is no longer the one we uploaded: its own event will follow.
+    if (err instanceof ObjectChangedError) return { kind: "skipped", reason: "overwritten-during-upload", fileToken, detail: err.message };
+    if (tags[FILE_TOKEN_KEY] !== fileToken) await deps.s3.tagPendingToken(at, tags, fileToken).catch(() => undefined);
+    return { kind: "failed", error: err as Error, calls, fileToken };
+  }
+}
+
+const routeFor = (size: number) => (size > UPLOAD_ALL_MAX_BYTES ? "chunked" : "upload_all");
+
+/** The token and its origin must fit beside the user's metadata in S3's 2 KB, or the write would fail after the upload. */
+function checkMetadata(head: ObjectHead): void {
+  const needed = metadataBytes({ ...head.metadata, ...tokenMetadata({ bucket: "", key: "" }, "x".repeat(64)) });
+  if (needed > MAX_METADATA_BYTES) {
+    throw new RejectionError("metadata-too-large", `the object's user metadata leaves no room for ${FILE_TOKEN_KEY} within S3's 2 KB`);
   }
 }
 

@@ -14,11 +14,19 @@ import {
   type HeadObjectCommandOutput,
   type Tag,
 } from "@aws-sdk/client-s3";
+import { createHash } from "node:crypto";
 import ADLER32 from "adler-32";
 import { ConfigurationError, RejectionError, TransientError } from "./errors";
 
 export const FILE_TOKEN_KEY = "lark-file-token";
+/**
+ * Which object a token was written for (a hash of bucket and key): a copy of an uploaded object to
+ * another key keeps the metadata, but it is a new file for Lark and goes where its own tags say.
+ */
+export const FILE_ORIGIN_KEY = "lark-file-origin";
 export const ERROR_TAG = "lark-upload-error";
+/** S3 limits user metadata to 2 KB (keys and values, UTF-8). */
+export const MAX_METADATA_BYTES = 2048;
 const MAX_TAGS = 10;
 
 export interface ObjectLocation {
@@ -156,7 +164,10 @@ export class S3Objects {
    * without a stale error tag.
    */
   async writeFileToken(at: ObjectLocation, head: ObjectHead, tags: Tags, fileToken: string): Promise<void> {
-    const keep = withoutErrorTag(tags);
+    const keep = userTags(tags);
+    // Only when one of our own tags must go is the tag set rewritten; otherwise S3 keeps whatever tags the
+    // object has at the moment of the copy, including ones a user set while we were uploading.
+    const rewriteTags = Object.keys(keep).length !== Object.keys(tags).length;
     const input: CopyObjectCommandInput = {
       Bucket: at.bucket,
       Key: at.key,
@@ -164,7 +175,7 @@ export class S3Objects {
       CopySource: copySource(at.bucket, at.key),
       CopySourceIfMatch: quote(head.eTag),
       MetadataDirective: "REPLACE",
-      Metadata: { ...head.metadata, [FILE_TOKEN_KEY]: fileToken },
+      Metadata: { ...head.metadata, ...tokenMetadata(at, fileToken) },
       ContentType: head.contentType,
       ContentDisposition: head.contentDisposition,
       CacheControl: head.cacheControl,
@@ -176,8 +187,7 @@ export class S3Objects {
       SSEKMSKeyId: head.sseKmsKeyId,
       BucketKeyEnabled: head.bucketKeyEnabled,
       WebsiteRedirectLocation: head.websiteRedirectLocation,
-      TaggingDirective: "REPLACE",
-      Tagging: encodeTags(keep),
+      ...(rewriteTags ? { TaggingDirective: "REPLACE", Tagging: encodeTags(keep) } : { TaggingDirective: "COPY" }),
     };
     const out = await this.call(() => this.s3.send(new CopyObjectCommand(input)));
     if (this.opts.verifyTagsAfterCopy) {
@@ -191,9 +201,21 @@ export class S3Objects {
 
   /** Adds (or replaces) the `lark-upload-error` tag, keeping every other tag. */
   async tagError(at: ObjectLocation, tags: Tags, value: string): Promise<void> {
-    const next = { ...withoutErrorTag(tags), [ERROR_TAG]: value };
+    await this.addTag(at, tags, ERROR_TAG, value);
+  }
+
+  /**
+   * Lark has the file but the metadata write failed: the token goes on as a tag (which changes neither
+   * the content nor the ETag), so the retry only has to redo the copy instead of uploading again.
+   */
+  async tagPendingToken(at: ObjectLocation, tags: Tags, fileToken: string): Promise<void> {
+    await this.addTag(at, tags, FILE_TOKEN_KEY, fileToken);
+  }
+
+  private async addTag(at: ObjectLocation, tags: Tags, key: string, value: string): Promise<void> {
+    const next = { ...userTags(tags), [key]: value };
     if (Object.keys(next).length > MAX_TAGS) {
-      throw new TagLimitError(`cannot add ${ERROR_TAG}: the object already has ${MAX_TAGS} tags (${value})`);
+      throw new TagLimitError(`cannot add ${key}: the object already has ${MAX_TAGS} tags (${value})`);
     }
     await this.putTags(at, next);
   }
@@ -293,9 +315,24 @@ export function copySource(bucket: string, key: string): string {
   return `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
 }
 
-export function withoutErrorTag(tags: Tags): Tags {
-  const { [ERROR_TAG]: _dropped, ...rest } = tags;
+/** The tags minus the ones this function writes for itself (an error, a token waiting for its copy). */
+export function userTags(tags: Tags): Tags {
+  const { [ERROR_TAG]: _error, [FILE_TOKEN_KEY]: _pending, ...rest } = tags;
   return rest;
+}
+
+export function originOf(at: { bucket: string; key: string }): string {
+  return createHash("sha256").update(`${at.bucket}/${at.key}`).digest("hex").slice(0, 32);
+}
+
+/** The metadata the function adds; ASCII, as S3 metadata must be. */
+export function tokenMetadata(at: { bucket: string; key: string }, fileToken: string): Record<string, string> {
+  return { [FILE_TOKEN_KEY]: fileToken, [FILE_ORIGIN_KEY]: originOf(at) };
+}
+
+/** Bytes S3 counts against the 2 KB user-metadata limit. */
+export function metadataBytes(metadata: Record<string, string>): number {
+  return Object.entries(metadata).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
 }
 
 function encodeTags(tags: Tags): string {

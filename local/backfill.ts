@@ -243,6 +243,7 @@ async function predict(ref: ObjectRef): Promise<Outcome> {
     const decision = await decide(ref, runtime, { skipErrorTagged: !retryErrors });
     if (decision.kind === "done") return decision.outcome;
     if (decision.kind === "refuse") return { kind: "rejected", code: decision.error.code, reason: decision.error.reason, size: decision.size };
+    if (decision.kind === "finish") return { kind: "uploaded", fileToken: decision.fileToken, size: decision.head.size, parent: "(uploaded, metadata write pending)", route: "upload_all", calls: 0 };
     const { head, file } = decision;
     return { kind: "uploaded", fileToken: "", size: head.size, parent: `${file.parentType}/${file.parentNode}`, route: "upload_all", calls: 0 };
   } catch (err) {

@@ -14,6 +14,9 @@ export interface LocalS3 {
   endpoint: string;
   /** Every request the server received, oldest first: lets a test see what was (not) read. */
   requests: { method: string; url: string }[];
+  /** Answers the next `times` requests that `match` with an S3 error (default: 503 SlowDown, as S3 under load). */
+  failRequests(match: (r: { method: string; url: string; headers: Record<string, string | undefined> }) => boolean, times: number, error?: { status: number; code: string; message: string }): void;
+  clearFaults(): void;
   close(): Promise<void>;
   /** Calls `listener` with an AWS-shaped S3 notification for every object created. */
   onObjectCreated(listener: (notification: { Records: AwsS3Record[] }) => void): void;
@@ -45,8 +48,16 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
   // s3rver decodes x-amz-copy-source with decodeURI, which leaves %2B (a "+" in the key) encoded, while
   // S3 decodes it fully and reads a raw "+" as a space. Re-encode so s3rver finds what S3 would.
   const requests: LocalS3["requests"] = [];
+  const faults: { match: Parameters<LocalS3["failRequests"]>[0]; times: number; error: { status: number; code: string; message: string } }[] = [];
   server.middleware.unshift(async (ctx, next) => {
     requests.push({ method: ctx.method, url: ctx.url });
+    const fault = faults.find((f) => f.times > 0 && f.match(ctx));
+    if (fault) {
+      fault.times--;
+      ctx.status = fault.error.status;
+      ctx.body = `<Error><Code>${fault.error.code}</Code><Message>${fault.error.message} (injected)</Message></Error>`;
+      return;
+    }
     const source = ctx.headers["x-amz-copy-source"];
     if (source) ctx.headers["x-amz-copy-source"] = encodeURI(decodeURIComponent(source));
     await next();
@@ -60,6 +71,8 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
   return {
     endpoint,
     requests,
+    failRequests: (match, times, error = { status: 503, code: "SlowDown", message: "Please reduce your request rate." }) => void faults.push({ match, times, error }),
+    clearFaults: () => void faults.splice(0),
     close: () => server.close(),
     onObjectCreated(listener) {
       server.on("event", (event: { Records: S3rverRecord[] }) => {

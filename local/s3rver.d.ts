@@ -15,6 +15,7 @@ declare module "s3rver" {
     method: string;
     url: string;
     status: number;
+    body?: unknown;
     headers: Record<string, string | undefined>;
     params?: { bucket: string; key: string; queryMethod?: string };
     store: S3rverStore;

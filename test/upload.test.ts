@@ -5,8 +5,9 @@
 import { after, before, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand } from "@aws-sdk/client-s3";
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
+import { originOf } from "../lib/s3-objects";
 import { toAwsRecord } from "../local/local-s3";
 import { BACKEND, bytes, startStack, TO_DOCX, type Stack } from "./support/stack";
 
@@ -61,7 +62,13 @@ describe("a file dropped into S3", () => {
 
     const head = await stack.head(key);
     assert.equal(head.Metadata?.["lark-file-token"], received.fileToken);
-    assert.deepEqual(head.Metadata, { owner: "alice", "source-system": "erp", "lark-file-token": received.fileToken });
+    assert.deepEqual(head.Metadata, {
+      owner: "alice",
+      "source-system": "erp",
+      "lark-file-token": received.fileToken,
+      "lark-file-origin": originOf({ bucket: stack.bucket, key }),
+    });
+    assert.match(head.Metadata["lark-file-origin"]!, /^[0-9a-f]{32}$/);
     assert.equal(head.ContentType, "application/pdf");
     assert.equal(head.ContentDisposition, 'attachment; filename="q3.pdf"');
     assert.equal(head.CacheControl, "max-age=60");
@@ -336,14 +343,65 @@ describe("hygiene", () => {
     assert.ok(!/t-[A-Za-z0-9]{8,}/.test(text), "no tenant token");
   });
 
-  test("a copy made by someone else of an uploaded object is recognised by its metadata", async () => {
+  test("a copy of an uploaded object to another key is a new file for Lark: it goes where its own tags say", async () => {
     await stack.handler(await stack.put("copy/src.txt", "original", { tags: TO_DOCX }));
+    const srcToken = (await stack.head("copy/src.txt")).Metadata?.["lark-file-token"];
+    // A plain copy keeps the metadata (and the tags): the token and its origin come along.
     await stack.s3.send(new CopyObjectCommand({ Bucket: stack.bucket, Key: "copy/dst.txt", CopySource: `${stack.bucket}/copy/src.txt` }));
+    const elsewhere = { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnElsewhere" };
+    await stack.s3.send(new PutObjectTaggingCommand({ Bucket: stack.bucket, Key: "copy/dst.txt", Tagging: { TagSet: Object.entries(elsewhere).map(([Key, Value]) => ({ Key, Value })) } }));
     const head = await stack.head("copy/dst.txt");
+    assert.equal(head.Metadata?.["lark-file-token"], srcToken);
     const result: any = await stack.handler({ Records: [toAwsRecord(stack.bucket, "copy/dst.txt", 8, head.ETag!, "ObjectCreated:Copy")] });
-    assert.equal(result.objects[0].outcome.reason, "already-uploaded");
-    assert.equal(stack.lark.files.length, 1);
+    assert.equal(result.objects[0].outcome.kind, "uploaded");
+    assert.equal(stack.lark.files.length, 2);
+    assert.equal(stack.lark.files[1]!.parentNode, "doxcnElsewhere");
+    const dstToken = (await stack.head("copy/dst.txt")).Metadata?.["lark-file-token"];
+    assert.equal(dstToken, stack.lark.files[1]!.fileToken);
+    assert.notEqual(dstToken, srcToken);
+    // The source's own echo is still recognised.
+    const again: any = await stack.handler({ Records: [toAwsRecord(stack.bucket, "copy/src.txt", 8, head.ETag!, "ObjectCreated:Copy")] });
+    assert.equal(again.objects[0].outcome.reason, "already-uploaded");
     const body = await (await stack.s3.send(new GetObjectCommand({ Bucket: stack.bucket, Key: "copy/src.txt" }))).Body!.transformToString();
     assert.equal(body, "original");
   });
+
+  test("an archived object (Glacier: GetObject answers InvalidObjectState) is refused with archived-object", { skip: BACKEND === "rgw" && "needs s3rver's fault injection" }, async () => {
+    const key = "cold/archived.txt";
+    const event = await stack.put(key, "in deep archive", { tags: TO_DOCX });
+    stack.localS3!.failRequests((r) => r.method === "GET" && !r.url.includes("tagging"), 1, { status: 403, code: "InvalidObjectState", message: "The operation is not valid for the object's storage class" });
+    const result: any = await stack.handler(event);
+    stack.localS3!.clearFaults();
+    assert.equal(result.objects[0].outcome.code, "archived-object");
+    assert.equal(stack.lark.stats().requests, 0);
+    assert.match((await stack.tags(key))["lark-upload-error"]!, /^archived-object: /);
+  });
+
+  test("user metadata that leaves no room for the token is refused before the upload", async () => {
+    const key = "meta/full.txt";
+    await stack.handler(await stack.put(key, "x", { tags: TO_DOCX, Metadata: { notes: "n".repeat(1990) } }));
+    assert.equal(stack.lark.stats().requests, 0);
+    assert.match((await stack.tags(key))["lark-upload-error"]!, /^metadata-too-large: /);
+  });
+
+  test("a metadata write that fails after the upload parks the token as a tag; the retry writes it without uploading again", { skip: BACKEND === "rgw" && "needs s3rver's fault injection" }, async () => {
+    const key = "park/once.txt";
+    const event = await stack.put(key, "uploaded once", { tags: TO_DOCX });
+    // Every attempt the SDK makes at the self-copy gets 503 SlowDown.
+    stack.localS3!.failRequests((r) => r.method === "PUT" && r.headers["x-amz-copy-source"] !== undefined, 10);
+    await assert.rejects(stack.handler(event), /1 of 1 object\(s\) failed/);
+    assert.equal(stack.lark.files.length, 1);
+    const token = stack.lark.files[0]!.fileToken;
+    assert.ok(stack.logs.some((l) => l.message === "failed" && l.fileToken === token), "the token is in the failure's log line");
+    assert.deepEqual(await stack.tags(key), { ...TO_DOCX, "lark-file-token": token }, "parked as a tag");
+    stack.localS3!.clearFaults();
+    // Lambda's retry: the same event.
+    stack.lark.reset();
+    const retry: any = await stack.handler(event);
+    assert.equal(retry.objects[0].outcome.kind, "uploaded");
+    assert.equal(stack.lark.stats().requests, 0, "no second upload");
+    assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], token);
+    assert.deepEqual(await stack.tags(key), TO_DOCX, "the parked tag is gone");
+  });
+
 });
