@@ -20,7 +20,7 @@ export interface Config {
   uploadsPerSecond: number;
   /** Timeout of one Lark HTTP call, in ms. */
   larkTimeoutMs: number;
-  /** Attempts per object inside one invocation before the failure is handed to Lambda's retries. */
+  /** Attempts per Lark call (each chunked part has its own) inside one invocation, before the failure goes to Lambda's retries. */
   maxAttempts: number;
   /** Re-read the tag set after the metadata copy and restore it if the store dropped it. */
   verifyTagsAfterCopy: boolean;
@@ -51,6 +51,10 @@ export function loadConfig(env: Env = process.env): Config {
 
   const larkBaseUrl = (env.LARK_BASE_URL?.trim() || "https://open.larksuite.com").replace(/\/+$/, "");
   if (!/^https?:\/\/[^/]+$/.test(larkBaseUrl)) problems.push(`LARK_BASE_URL must be an origin such as https://open.larksuite.com, got "${larkBaseUrl}"`);
+  // The app secret and the tenant token travel to this origin: in clear only to this machine (an emulator).
+  else if (larkBaseUrl.startsWith("http:") && !/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(larkBaseUrl)) {
+    problems.push(`LARK_BASE_URL must use https (http only for a local emulator), got "${larkBaseUrl}"`);
+  }
 
   const appId = need("LARK_APP_ID");
   const appSecret = secretSource(env, problems);

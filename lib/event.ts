@@ -13,8 +13,7 @@ export interface ObjectRef {
   /** Without quotes. */
   eTag?: string;
   size?: number;
-  sequencer?: string;
-  /** e.g. "ObjectCreated:Put"; absent for objects found by listing (backfill). */
+  /** As S3 names it ("ObjectCreated:Put", "ObjectCreated:Copy", …); absent for objects found by listing (backfill). */
   eventName?: string;
 }
 
@@ -85,11 +84,18 @@ function parseS3Records(records: unknown[]): ObjectRef[] {
       versionId: object.versionId,
       eTag: object.eTag,
       size: object.size,
-      sequencer: object.sequencer,
       eventName: String(record.eventName ?? "").replace(/^s3:/, ""),
     });
   });
 }
+
+/** EventBridge says why an object was created in API terms; the S3 notification names are what the pipeline knows. */
+const EVENTBRIDGE_REASONS: Record<string, string> = {
+  PutObject: "ObjectCreated:Put",
+  "POST Object": "ObjectCreated:Post",
+  CopyObject: "ObjectCreated:Copy",
+  CompleteMultipartUpload: "ObjectCreated:CompleteMultipartUpload",
+};
 
 function parseEventBridge(event: Record<string, unknown>): ObjectRef[] {
   const detail = event.detail;
@@ -105,15 +111,14 @@ function parseEventBridge(event: Record<string, unknown>): ObjectRef[] {
       versionId: object["version-id"],
       eTag: object.etag,
       size: object.size,
-      sequencer: object.sequencer,
-      eventName: `ObjectCreated:${String(detail.reason ?? "")}`,
+      eventName: EVENTBRIDGE_REASONS[String(detail.reason)] ?? `ObjectCreated:${String(detail.reason ?? "")}`,
     }),
   ];
 }
 
 /** Validates the loose fields and normalises them into an ObjectRef. */
 function ref(where: string, raw: Record<string, unknown>): ObjectRef {
-  const { bucket, key, versionId, eTag, size, sequencer, eventName } = raw;
+  const { bucket, key, versionId, eTag, size, eventName } = raw;
   if (typeof bucket !== "string" || !bucket) throw new MalformedEventError(`${where}: bucket name missing`);
   if (typeof key !== "string" || !key) throw new MalformedEventError(`${where}: object key missing`);
   if (size !== undefined && (typeof size !== "number" || !Number.isInteger(size) || size < 0)) {
@@ -124,7 +129,6 @@ function ref(where: string, raw: Record<string, unknown>): ObjectRef {
   if (typeof versionId === "string" && versionId && versionId !== "null") out.versionId = versionId;
   if (typeof eTag === "string" && eTag) out.eTag = eTag.replace(/"/g, "");
   if (typeof size === "number") out.size = size;
-  if (typeof sequencer === "string" && sequencer) out.sequencer = sequencer;
   if (typeof eventName === "string" && eventName) out.eventName = eventName;
   return out;
 }

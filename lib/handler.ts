@@ -61,8 +61,17 @@ export function createHandler(opts: HandlerOptions) {
       return { ignored: "s3:TestEvent" };
     }
 
-    const runtime = opts.runtime();
     const metrics = new Metrics();
+    let runtime: Runtime;
+    try {
+      runtime = opts.runtime();
+    } catch (err) {
+      // A bad setting is the likeliest failure of a new deployment: make it as visible as any other.
+      log.error("cannot start", { error: err });
+      metrics.add("ConfigurationErrors", "Count");
+      metrics.flush(opts.writeMetrics);
+      throw err;
+    }
     let configProblem: ConfigurationError | undefined;
     const attempt = (ref: ObjectRef): Promise<Outcome> | Outcome => {
       // A misconfigured function fails every object the same way: don't hammer Lark or S3 to learn it again.
@@ -133,7 +142,7 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
       Object.assign(fields, { size: outcome.size, parent: outcome.parent, fileToken: outcome.fileToken, route: outcome.route, attempts: outcome.calls });
       metrics.add("Uploaded", "Count");
       metrics.add("UploadedBytes", "Bytes", outcome.size);
-      metrics.larkLatency(report.durationMs);
+      if (outcome.larkMs !== undefined) metrics.larkLatency(outcome.larkMs);
       log.info("uploaded", fields);
       return;
     case "skipped":

@@ -7,7 +7,7 @@ import type { LarkReply } from "./lark-reply";
 export type LarkRequestBody = string | Buffer | Readable;
 
 export class LarkHttp {
-  // One connection is enough: uploads are one at a time by Lark's rule.
+  // Uploads go one at a time by Lark's rule; a few connections let a token fetch overlap a slow upload.
   private readonly agent = new Agent({ connections: 4, keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
 
   constructor(
@@ -32,10 +32,6 @@ export class LarkHttp {
     } catch (err) {
       throw new TransientError(`${path}: no reply (${describeNetworkError(err)})`, { cause: err });
     }
-  }
-
-  close(): Promise<void> {
-    return this.agent.close();
   }
 }
 

@@ -26,13 +26,14 @@ export interface LarkBody {
 }
 
 /** Returns the body of a successful reply, or throws the typed error the reply stands for. */
-export function interpretReply(what: string, reply: LarkReply): LarkBody {
+export function interpretReply(what: string, reply: LarkReply, opts: { echoBody?: boolean } = {}): LarkBody {
   let json: Partial<LarkBody> | undefined;
   try {
     json = JSON.parse(reply.body);
   } catch {
     // Gateways answer 5xx/429 with HTML; anything else unparseable is equally not the file's fault.
-    throw new TransientError(`${what}: HTTP ${reply.status} with a non-JSON body (${reply.body.slice(0, 80).replace(/\s+/g, " ")})`);
+    const excerpt = opts.echoBody === false ? "" : ` (${reply.body.slice(0, 80).replace(/\s+/g, " ")})`;
+    throw new TransientError(`${what}: HTTP ${reply.status} with a non-JSON body${excerpt}`);
   }
   const code = typeof json?.code === "number" ? json.code : undefined;
   const msg = typeof json?.msg === "string" ? json.msg : "";

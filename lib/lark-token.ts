@@ -6,6 +6,7 @@
 import { ConfigurationError, RejectionError } from "./errors";
 import type { LarkHttp } from "./lark-http";
 import { interpretReply } from "./lark-reply";
+import type { SecretReader } from "./secret";
 
 const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal";
 const REFRESH_BEFORE_MS = 3 * 60_000;
@@ -17,7 +18,7 @@ export class TenantTokens {
   constructor(
     private readonly http: LarkHttp,
     private readonly appId: string,
-    private readonly appSecret: () => Promise<string>,
+    private readonly appSecret: SecretReader,
     private readonly now: () => number = Date.now,
   ) {}
 
@@ -38,9 +39,12 @@ export class TenantTokens {
     const reply = await this.http.post(TOKEN_PATH, { "content-type": "application/json; charset=utf-8" }, body);
     let json;
     try {
-      json = interpretReply("tenant_access_token", reply);
+      // No excerpt of an unparseable reply: a proxy echoing the request would put the secret in a log.
+      json = interpretReply("tenant_access_token", reply, { echoBody: false });
     } catch (err) {
-      // Whatever Lark refuses here is about the app, never about a file.
+      // Whatever Lark refuses here is about the app, never about a file; a refused secret may have been
+      // rotated since this process read it, so the next attempt reads it again.
+      if (err instanceof RejectionError || err instanceof ConfigurationError) this.appSecret.forget();
       if (err instanceof RejectionError) throw new ConfigurationError(`tenant_access_token: ${err.message}`);
       throw err;
     }

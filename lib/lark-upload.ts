@@ -15,8 +15,6 @@ import { withRetries, type RetryOptions } from "./retry";
 import type { Block } from "./s3-objects";
 
 const MEDIAS = "/open-apis/drive/v1/medias";
-/** Lark's block size for upload_part. */
-export const CHUNK_BYTES = 4 * 1024 * 1024;
 const UPLOAD_ID_EXPIRED = 1061021;
 
 export interface LarkFile {
@@ -28,10 +26,15 @@ export interface LarkFile {
   extra?: string;
 }
 
-export interface UploadResult {
+export interface UploadResult extends Counter {
   fileToken: string;
+}
+
+interface Counter {
   /** HTTP calls made to upload endpoints, retries included. */
   calls: number;
+  /** Time spent in those calls (the pacer's waits excluded). */
+  larkMs: number;
 }
 
 export class LarkUploader {
@@ -42,7 +45,7 @@ export class LarkUploader {
   ) {}
 
   async uploadAll(file: LarkFile, block: Block, retry: RetryOptions): Promise<UploadResult> {
-    const counter = { calls: 0 };
+    const counter = { calls: 0, larkMs: 0 };
     const body = await this.call(
       `${MEDIAS}/upload_all`,
       () =>
@@ -61,26 +64,27 @@ export class LarkUploader {
       retry,
       counter,
     );
-    return { fileToken: fileTokenOf(body), calls: counter.calls };
+    return { fileToken: fileTokenOf(body), ...counter };
   }
 
   /**
    * The chunked flow. `blocks` is called again when Lark expires the upload id, since the bytes of a
-   * consumed stream are gone; each call must yield the file in CHUNK_BYTES blocks.
+   * consumed stream are gone; each call must yield the file in blocks of the size Lark asked for.
    */
-  async uploadChunked(file: LarkFile, blocks: () => AsyncIterable<Block>, retry: RetryOptions): Promise<UploadResult> {
-    const counter = { calls: 0 };
+  async uploadChunked(file: LarkFile, blocks: (blockSize: number) => AsyncIterable<Block>, retry: RetryOptions): Promise<UploadResult> {
+    const counter = { calls: 0, larkMs: 0 };
     for (let restarts = 0; ; restarts++) {
       try {
-        return { fileToken: await this.chunkedOnce(file, blocks(), retry, counter), calls: counter.calls };
+        return { fileToken: await this.chunkedOnce(file, blocks, retry, counter), ...counter };
       } catch (err) {
-        const expired = err instanceof RejectionError && err.code === `lark-${UPLOAD_ID_EXPIRED}`;
-        if (!expired || restarts >= 1) throw err;
+        if (!(err instanceof RejectionError && err.code === `lark-${UPLOAD_ID_EXPIRED}`)) throw err;
+        // Expiring twice in a row says nothing against the file: hand it to the next retry, don't tag it.
+        if (restarts >= 1) throw new TransientError("upload_part: the upload id expired again after a restart", { larkCode: UPLOAD_ID_EXPIRED });
       }
     }
   }
 
-  private async chunkedOnce(file: LarkFile, blocks: AsyncIterable<Block>, retry: RetryOptions, counter: { calls: number }): Promise<string> {
+  private async chunkedOnce(file: LarkFile, blocks: (blockSize: number) => AsyncIterable<Block>, retry: RetryOptions, counter: Counter): Promise<string> {
     const prepared = await this.call(
       `${MEDIAS}/upload_prepare`,
       () =>
@@ -97,11 +101,12 @@ export class LarkUploader {
     const uploadId = String(prepared.data?.upload_id ?? "");
     const blockNum = Number(prepared.data?.block_num);
     const blockSize = Number(prepared.data?.block_size);
-    if (!uploadId || !Number.isInteger(blockNum) || blockSize !== CHUNK_BYTES) {
-      throw new TransientError(`upload_prepare: unexpected reply ${JSON.stringify(prepared.data)}`);
+    // Lark sets the block size (4 MiB today); the plan must cover the file exactly before any part is sent.
+    if (!uploadId || !Number.isInteger(blockSize) || blockSize <= 0 || blockNum !== Math.ceil(file.size / blockSize)) {
+      throw new TransientError(`upload_prepare: unexpected reply ${JSON.stringify(prepared.data)} for ${file.size} bytes`);
     }
     let seq = 0;
-    for await (const block of blocks) {
+    for await (const block of blocks(blockSize)) {
       await this.call(
         `${MEDIAS}/upload_part`,
         () =>
@@ -120,22 +125,26 @@ export class LarkUploader {
       );
       seq++;
     }
-    if (seq !== blockNum) throw new TransientError(`read ${seq} blocks, Lark expects ${blockNum}`);
     const finished = await this.call(`${MEDIAS}/upload_finish`, () => json({ upload_id: uploadId, block_num: blockNum }), retry, counter);
     return fileTokenOf(finished);
   }
 
   /** One logical call: paced, authenticated (one token refresh), retried while transient. */
-  private call(path: string, makeRequest: () => PreparedRequest, retry: RetryOptions, counter: { calls: number }): Promise<LarkBody> {
+  private call(path: string, makeRequest: () => PreparedRequest, retry: RetryOptions, counter: Counter): Promise<LarkBody> {
     return withRetries(async () => {
       for (let refreshed = false; ; refreshed = true) {
         const token = await this.tokens.get();
         try {
-          const reply = await this.pacer.run(() => {
+          const reply = await this.pacer.run(async () => {
             counter.calls++;
             const req = makeRequest();
-            return this.http.post(path, { ...req.headers, authorization: `Bearer ${token}` }, req.body, retry.deadline);
-          });
+            const started = Date.now();
+            try {
+              return await this.http.post(path, { ...req.headers, authorization: `Bearer ${token}` }, req.body, retry.deadline);
+            } finally {
+              counter.larkMs += Date.now() - started;
+            }
+          }, retry.deadline);
           return interpretReply(path, reply);
         } catch (err) {
           if (err instanceof TokenRejectedError) {

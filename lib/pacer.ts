@@ -7,6 +7,11 @@
  * back. So a call's slot is held until one window after its reply: the next calls can then never arrive
  * less than a window after it, whatever the network did, at the price of one call's duration per window.
  */
+import { TransientError } from "./errors";
+
+/** A reset longer than this is a misbehaving header, not a plan: the retry's own backoff takes over. */
+const MAX_PAUSE_MS = 60_000;
+
 export interface PacerOptions {
   /** Calls allowed per window. */
   perWindow: number;
@@ -28,10 +33,13 @@ export class Pacer {
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
-  /** Runs `fn` when it is its turn: after every earlier call has finished and a slot in the window is free. */
-  run<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` when it is its turn: after every earlier call has finished and a slot in the window is free.
+   * If that turn would come after `deadline`, it fails with TransientError instead of sleeping past it.
+   */
+  run<T>(fn: () => Promise<T>, deadline = Infinity): Promise<T> {
     const turn = this.tail.then(async () => {
-      await this.waitForSlot();
+      await this.waitForSlot(deadline);
       try {
         return await fn();
       } finally {
@@ -43,18 +51,19 @@ export class Pacer {
     return turn;
   }
 
-  /** Lark told us to wait (x-ogw-ratelimit-reset): no call starts before then. */
+  /** Lark told us to wait (x-ogw-ratelimit-reset): no call starts before then (a minute at most). */
   pauseFor(ms: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, this.now() + ms);
+    this.pausedUntil = Math.max(this.pausedUntil, this.now() + Math.min(ms, MAX_PAUSE_MS));
   }
 
-  private async waitForSlot(): Promise<void> {
+  private async waitForSlot(deadline: number): Promise<void> {
     for (;;) {
       const now = this.now();
       while (this.ends.length && this.ends[0]! <= now - this.opts.windowMs) this.ends.shift();
       let wait = this.pausedUntil - now;
       if (this.ends.length >= this.opts.perWindow) wait = Math.max(wait, this.ends[0]! + this.opts.windowMs - now);
       if (wait <= 0) return;
+      if (now + wait >= deadline) throw new TransientError(`Lark's rate window would open after the invocation's deadline`);
       await this.sleep(wait);
     }
   }

@@ -5,7 +5,7 @@
 import type { Config } from "./config";
 import { RejectionError, TransientError, type RejectionCode } from "./errors";
 import type { ObjectRef } from "./event";
-import { CHUNK_BYTES, type LarkFile, type LarkUploader, type UploadResult } from "./lark-upload";
+import { type LarkFile, type LarkUploader, type UploadResult } from "./lark-upload";
 import { UPLOAD_ALL_MAX_BYTES } from "./parent-types";
 import type { RetryOptions } from "./retry";
 import {
@@ -29,7 +29,7 @@ import { resolveTarget } from "./target";
 export type SkipReason = "already-uploaded" | "stale-event" | "gone" | "folder-marker" | "overwritten-during-upload" | "error-tagged";
 
 export type Outcome =
-  | { kind: "uploaded"; fileToken: string; size: number; parent: string; route: "upload_all" | "chunked"; calls: number }
+  | { kind: "uploaded"; fileToken: string; size: number; parent: string; route: "upload_all" | "chunked"; calls: number; larkMs?: number }
   | { kind: "skipped"; reason: SkipReason; fileToken?: string; detail?: string }
   | { kind: "rejected"; code: RejectionCode; reason: string; size?: number; calls?: number }
   | { kind: "failed"; error: Error; calls?: number; fileToken?: string };
@@ -159,6 +159,7 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
         parent: `${file.parentType}/${file.parentNode}`,
         route: routeFor(head.size),
         calls,
+        larkMs: result.larkMs,
       }
     );
   } catch (err) {
@@ -225,7 +226,7 @@ async function upload(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, 
       for await (const whole of read(head.size)) return await deps.lark.uploadAll(file, whole, retry);
       throw new TransientError("the object body was empty");
     }
-    return await deps.lark.uploadChunked(file, () => read(CHUNK_BYTES), retry);
+    return await deps.lark.uploadChunked(file, read, retry);
   } finally {
     first?.discard();
   }

@@ -5,15 +5,22 @@
 import type { SecretSource } from "./config";
 import { ConfigurationError, TransientError } from "./errors";
 
-export function secretReader(source: SecretSource): () => Promise<string> {
+export interface SecretReader {
+  (): Promise<string>;
+  /** Forget the value (Lark refused it: it may have been rotated); the next call reads it again. */
+  forget(): void;
+}
+
+export function secretReader(source: SecretSource): SecretReader {
   let pending: Promise<string> | undefined;
-  return () => {
+  const reader = () => {
     pending ??= read(source).catch((err) => {
       pending = undefined; // a failed read is retried on the next call
       throw err;
     });
     return pending;
   };
+  return Object.assign(reader, { forget: () => void (pending = undefined) });
 }
 
 async function read(source: SecretSource): Promise<string> {

@@ -6,6 +6,9 @@ import type { AddressInfo } from "node:net";
 import { loadConfig } from "../lib/config";
 import { ConfigurationError } from "../lib/errors";
 import { decodeS3Key, encodeS3Key, parseEvent } from "../lib/event";
+import { createHandler } from "../lib/handler";
+import { createLogger } from "../lib/log";
+import { createRuntime } from "../lib/runtime";
 import { secretReader } from "../lib/secret";
 
 const BASE = { LARK_APP_ID: "cli_a", LARK_APP_SECRET: "s" };
@@ -39,6 +42,25 @@ describe("configuration", () => {
     });
   }
 
+  test("the app secret goes in clear only to this machine", () => {
+    assert.throws(() => loadConfig({ ...BASE, LARK_BASE_URL: "http://open.larksuite.com" }), /LARK_BASE_URL must use https/);
+    assert.equal(loadConfig({ ...BASE, LARK_BASE_URL: "http://127.0.0.1:9876" }).larkBaseUrl, "http://127.0.0.1:9876");
+  });
+
+  test("a configuration error is logged and counted before the invocation fails", async () => {
+    const lines: any[] = [];
+    const handler = createHandler({
+      runtime: () => createRuntime(loadConfig({ LARK_APP_ID: "a" })),
+      logger: createLogger({}, { write: (l) => lines.push(JSON.parse(l)) }),
+      writeMetrics: (l) => lines.push(JSON.parse(l)),
+    });
+    const event = { Records: [{ eventSource: "aws:s3", eventVersion: "2.1", eventName: "ObjectCreated:Put", s3: { bucket: { name: "b" }, object: { key: "k", size: 1, eTag: "e" } } }] };
+    await assert.rejects(handler(event), ConfigurationError);
+    assert.equal(lines[0].message, "cannot start");
+    assert.match(lines[0].error.message, /exactly one of LARK_APP_SECRET/);
+    assert.equal(lines[1].ConfigurationErrors, 1);
+  });
+
   test("chunked mode lifts the ceiling to MAX_FILE_BYTES", () => {
     assert.equal(loadConfig({ ...BASE, LARGE_FILES: "chunked", MAX_FILE_BYTES: "1073741824" }).maxFileBytes, 1073741824);
   });
@@ -51,7 +73,7 @@ describe("configuration", () => {
 describe("event parsing", () => {
   test("AWS keys are form-decoded once; radosgw keys are taken raw", () => {
     const aws = parseEvent({ Records: [{ eventSource: "aws:s3", eventVersion: "2.1", eventName: "ObjectCreated:Put", s3: { bucket: { name: "b" }, object: { key: "a+b%2Bc%25d%28e%29", size: 3, eTag: "abc", versionId: "null", sequencer: "01" } } }] });
-    assert.deepEqual(aws, { source: "s3", objects: [{ bucket: "b", key: "a b+c%d(e)", eTag: "abc", size: 3, sequencer: "01", eventName: "ObjectCreated:Put" }] });
+    assert.deepEqual(aws, { source: "s3", objects: [{ bucket: "b", key: "a b+c%d(e)", eTag: "abc", size: 3, eventName: "ObjectCreated:Put" }] });
     const ceph = parseEvent({ Records: [{ eventSource: "ceph:s3", eventVersion: "2.2", eventName: "ObjectCreated:Put", s3: { bucket: { name: "b" }, object: { key: "a+b %2B(1).txt", size: 3, eTag: "abc", versionId: "v1" } } }] });
     assert.equal(ceph.source === "s3" && ceph.objects[0]!.key, "a+b %2B(1).txt");
     assert.equal(ceph.source === "s3" && ceph.objects[0]!.versionId, "v1");
