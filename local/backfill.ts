@@ -14,7 +14,6 @@
  * Exit code: 0 done (refusals are answers, tagged on the objects), 1 some object failed (run again),
  * 2 bad arguments or settings, 130 interrupted.
  */
-import { parseArgs } from "node:util";
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { loadConfig, type Config } from "../lib/config";
 import { ConfigurationError } from "../lib/errors";
@@ -23,6 +22,7 @@ import { decide, processObject, type Outcome } from "../lib/pipeline";
 import { createRuntime } from "../lib/runtime";
 import { createS3Client, ERROR_TAG } from "../lib/s3-objects";
 import { Progress } from "./backfill/progress";
+import { cli } from "./dev/cli";
 import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./dev/format";
 import { readStackInfo, sameEndpoint, shown, stateDir } from "./dev/state";
 
@@ -42,24 +42,10 @@ const out = process.stdout;
 const paint = painter(wantsColor(out));
 const print = (line = "") => void out.write(`${line}\n`);
 
-function usage(problem?: string): never {
-  if (problem) process.stderr.write(`npm run backfill: ${problem}\n\n`);
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(problem ? 2 : 0);
-}
-
-// ---------- arguments and settings ----------
-
-let args;
-try {
-  args = parseArgs({
-    allowPositionals: true,
-    options: { "dry-run": { type: "boolean" }, "retry-errors": { type: "boolean" }, help: { type: "boolean", short: "h" } },
-  });
-} catch (err) {
-  usage((err as Error).message);
-}
-if (args.values.help) usage();
+const parsed = cli("backfill", USAGE, { "dry-run": { type: "boolean" }, "retry-errors": { type: "boolean" } } as const);
+const args = parsed.args;
+// Annotated, so that TypeScript knows a call to it does not return.
+const usage: (problem?: string) => never = parsed.usage;
 if (args.positionals.length !== 1) usage(args.positionals.length ? "one s3://bucket/prefix at a time" : "which bucket? s3://BUCKET[/PREFIX]");
 const target = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(args.positionals[0]!);
 if (!target) usage(`"${args.positionals[0]}" is not s3://BUCKET[/PREFIX]`);

@@ -10,11 +10,11 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { parseArgs } from "node:util";
 import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
 import { ERROR_TAG, FILE_TOKEN_KEY } from "../lib/s3-objects";
 import { TAG_FILE_NAME, TAG_PARENT_NODE, TAG_PARENT_TYPE, TAG_ROUTE_TOKEN } from "../lib/target";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./local-s3";
+import { cli } from "./dev/cli";
 import { formatBytes } from "./dev/format";
 import { DEFAULT_BUCKET, DEFAULT_S3_PORT, isLocalEndpoint } from "./dev/state";
 
@@ -29,30 +29,17 @@ const USAGE = `usage: npm run put -- <file> [--key KEY] [--parent-type TYPE --pa
 
 env: AWS_ENDPOINT_URL_S3 (default http://127.0.0.1:$S3_PORT, the npm start stack), BUCKET (default ${DEFAULT_BUCKET})`;
 
-function usage(problem?: string): never {
-  if (problem) process.stderr.write(`npm run put: ${problem}\n\n`);
-  process.stderr.write(`${USAGE}\n`);
-  process.exit(problem ? 2 : 0);
-}
-
-let args;
-try {
-  args = parseArgs({
-    allowPositionals: true,
-    options: {
+const parsed = cli("put", USAGE, {
       key: { type: "string" },
       "parent-type": { type: "string" },
       "parent-node": { type: "string" },
       name: { type: "string" },
       "route-token": { type: "string" },
-      wait: { type: "boolean" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-} catch (err) {
-  usage((err as Error).message);
-}
-if (args.values.help) usage();
+      wait: { type: "boolean" }
+    } as const);
+const args = parsed.args;
+// Annotated, so that TypeScript knows a call to it does not return.
+const usage: (problem?: string) => never = parsed.usage;
 if (args.positionals.length !== 1) usage(args.positionals.length ? "one file at a time" : "which file?");
 const file = args.positionals[0]!;
 const fileStat = await stat(file).catch(() => undefined);
