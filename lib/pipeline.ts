@@ -122,7 +122,7 @@ function judge(ref: ObjectRef, head: ObjectHead | undefined, tags: Tags | undefi
   try {
     const file = resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
     checkSize(head.size, deps.config);
-    checkMetadata(head);
+    checkMetadata(at, head);
     return { kind: "upload", at, head, tags, file };
   } catch (err) {
     if (err instanceof RejectionError) return { kind: "refuse", at, tags, error: err, size: head.size };
@@ -132,7 +132,6 @@ function judge(ref: ObjectRef, head: ObjectHead | undefined, tags: Tags | undefi
 
 /** Never throws: every way an object can end is an Outcome. */
 export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: RunOptions): Promise<Outcome> {
-  let calls: number | undefined;
   try {
     const decision = await decide(ref, deps, run);
     if (decision.kind === "done") return decision.outcome;
@@ -150,21 +149,20 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
       if (err instanceof RejectionError) return await reject(deps, at, tags, err, head.size);
       throw err;
     }
-    calls = result.calls;
     return (
-      (await writeBack(deps, at, head, tags, result.fileToken, calls)) ?? {
+      (await writeBack(deps, at, head, tags, result.fileToken, result.calls)) ?? {
         kind: "uploaded",
         fileToken: result.fileToken,
         size: head.size,
         parent: `${file.parentType}/${file.parentNode}`,
         route: routeFor(head.size),
-        calls,
+        calls: result.calls,
         larkMs: result.larkMs,
       }
     );
   } catch (err) {
     if (err instanceof ObjectChangedError) return { kind: "skipped", reason: "stale-event", detail: err.message };
-    return { kind: "failed", error: err as Error, calls };
+    return { kind: "failed", error: err as Error };
   }
 }
 
@@ -187,8 +185,9 @@ async function writeBack(deps: PipelineDeps, at: ObjectLocation, head: ObjectHea
 const routeFor = (size: number) => (size > UPLOAD_ALL_MAX_BYTES ? "chunked" : "upload_all");
 
 /** The token and its origin must fit beside the user's metadata in S3's 2 KB, or the write would fail after the upload. */
-function checkMetadata(head: ObjectHead): void {
-  const needed = metadataBytes({ ...head.metadata, ...tokenMetadata({ bucket: "", key: "" }, "x".repeat(64)) });
+function checkMetadata(at: ObjectLocation, head: ObjectHead): void {
+  // Lark's file tokens run to about 27 characters; 64 keeps room to spare.
+  const needed = metadataBytes({ ...head.metadata, ...tokenMetadata(at, "x".repeat(64)) });
   if (needed > MAX_METADATA_BYTES) {
     throw new RejectionError("metadata-too-large", `the object's user metadata leaves no room for ${FILE_TOKEN_KEY} within S3's 2 KB`);
   }

@@ -160,8 +160,8 @@ export class S3Objects {
   /**
    * Writes the file_token as user metadata with a copy onto itself. REPLACE drops whatever is not
    * re-sent, so every attribute from HeadObject goes back; the copy is guarded by the ETag so an object
-   * overwritten meanwhile is not clobbered (ObjectChangedError), and the tag set is written explicitly
-   * without a stale error tag.
+   * overwritten meanwhile is not clobbered (ObjectChangedError). The tag set is rewritten only to drop the
+   * function's own tags (a stale error, a parked token).
    */
   async writeFileToken(at: ObjectLocation, head: ObjectHead, tags: Tags, fileToken: string): Promise<void> {
     const keep = userTags(tags);
