@@ -155,6 +155,7 @@ function isTestEvent(value: Record<string, unknown>): boolean {
   return value.Event === "s3:TestEvent";
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: event fields are checked one by one where they are read
 function isObject(value: unknown): value is Record<string, any> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -49,7 +49,7 @@ export function createHandler(opts: HandlerOptions) {
     const log = baseLog.child({ requestId: context?.awsRequestId });
     const remaining = context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS;
     const deadline = Date.now() + remaining - reserve(remaining);
-    let parsed;
+    let parsed: ReturnType<typeof parseEvent>;
     try {
       parsed = parseEvent(event);
     } catch (err) {

@@ -37,7 +37,7 @@ export class TenantTokens {
   private async fetch(): Promise<string> {
     const body = JSON.stringify({ app_id: this.appId, app_secret: await this.appSecret() });
     const reply = await this.http.post(TOKEN_PATH, { "content-type": "application/json; charset=utf-8" }, body);
-    let json;
+    let json: ReturnType<typeof interpretReply>;
     try {
       // No excerpt of an unparseable reply: a proxy echoing the request would put the secret in a log.
       json = interpretReply("tenant_access_token", reply, { echoBody: false });

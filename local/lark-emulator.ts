@@ -164,8 +164,8 @@ const ALNUM = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
 function randomAlnum(n: number): string {
   return Array.from(randomBytes(n), (b) => ALNUM[b % ALNUM.length]).join("");
 }
-const newFileToken = () => "boxcn" + randomAlnum(22); // shaped like Lark's drive tokens
-const newTenantToken = () => "t-" + randomAlnum(40);
+const newFileToken = () => `boxcn${randomAlnum(22)}`; // shaped like Lark's drive tokens
+const newTenantToken = () => `t-${randomAlnum(40)}`;
 const newUploadId = () => String(randomInt(1, 10)) + Array.from({ length: 18 }, () => randomInt(10)).join("");
 
 /** Unsigned decimal Adler-32, the format Lark's `checksum` uses. */
@@ -733,7 +733,9 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
       currentToken = undefined;
     },
     deleteParentNode: (node) => void deletedNodes.add(node),
-    expireUploadIds: () => uploads.forEach((u) => (u.expired = true)),
+    expireUploadIds: () => {
+      for (const u of uploads.values()) u.expired = true;
+    },
     reset: () => {
       files.length = 0;
       requests.length = 0;

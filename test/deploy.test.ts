@@ -487,7 +487,10 @@ function envOf(p: Packaged): Record<string, Json> {
 function policyStatements(p: Packaged): Json[] {
   const statements: Json[] = [];
   const walk = (value: Json): void => {
-    if (Array.isArray(value)) return value.forEach(walk);
+    if (Array.isArray(value)) {
+      for (const v of value) walk(v);
+      return;
+    }
     if (!value || typeof value !== "object") return;
     if (value.PolicyDocument) statements.push(...asArray(value.PolicyDocument.Statement));
     for (const v of Object.values(value)) walk(v);

@@ -10,9 +10,11 @@ export function cli<O extends NonNullable<ParseArgsConfig["options"]>>(command: 
     process.stderr.write(`${usageText}\n`);
     process.exit(problem ? 2 : 0);
   };
-  let args;
+  const parse = () =>
+    parseArgs({ allowPositionals: true, options: { ...options, help: { type: "boolean", short: "h" } } });
+  let args: ReturnType<typeof parse>;
   try {
-    args = parseArgs({ allowPositionals: true, options: { ...options, help: { type: "boolean", short: "h" } } });
+    args = parse();
   } catch (err) {
     return usage((err as Error).message);
   }
