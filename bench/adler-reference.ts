@@ -12,10 +12,38 @@ export function adler32Unrolled(buf: Uint8Array, seed = 1): number {
     const end = Math.min(i + 5552, length);
     const end16 = end - ((end - i) & 15);
     while (i < end16) {
-      a += buf[i]!; b += a; a += buf[i + 1]!; b += a; a += buf[i + 2]!; b += a; a += buf[i + 3]!; b += a;
-      a += buf[i + 4]!; b += a; a += buf[i + 5]!; b += a; a += buf[i + 6]!; b += a; a += buf[i + 7]!; b += a;
-      a += buf[i + 8]!; b += a; a += buf[i + 9]!; b += a; a += buf[i + 10]!; b += a; a += buf[i + 11]!; b += a;
-      a += buf[i + 12]!; b += a; a += buf[i + 13]!; b += a; a += buf[i + 14]!; b += a; a += buf[i + 15]!; b += a;
+      a += buf[i]!;
+      b += a;
+      a += buf[i + 1]!;
+      b += a;
+      a += buf[i + 2]!;
+      b += a;
+      a += buf[i + 3]!;
+      b += a;
+      a += buf[i + 4]!;
+      b += a;
+      a += buf[i + 5]!;
+      b += a;
+      a += buf[i + 6]!;
+      b += a;
+      a += buf[i + 7]!;
+      b += a;
+      a += buf[i + 8]!;
+      b += a;
+      a += buf[i + 9]!;
+      b += a;
+      a += buf[i + 10]!;
+      b += a;
+      a += buf[i + 11]!;
+      b += a;
+      a += buf[i + 12]!;
+      b += a;
+      a += buf[i + 13]!;
+      b += a;
+      a += buf[i + 14]!;
+      b += a;
+      a += buf[i + 15]!;
+      b += a;
       i += 16;
     }
     while (i < end) {

@@ -6,7 +6,7 @@
  */
 import { HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import { toAwsRecord } from "../local/local-s3";
-import { makeFunction, putObject, type BenchFunction } from "./function";
+import { type BenchFunction, makeFunction, putObject } from "./function";
 import type { Servers } from "./servers-client";
 import { median, pool, round, sleep } from "./util";
 
@@ -70,7 +70,9 @@ async function putMany(s3: S3Client, bucket: string, prefix: string, count: numb
 async function runBatches(fn: BenchFunction, records: ReturnType<typeof toAwsRecord>[]): Promise<number> {
   let failures = 0;
   for (let b = 0; b * BATCH < records.length; b++) {
-    const out = (await fn.handler(sqsEvent(records.slice(b * BATCH, (b + 1) * BATCH), b))) as { batchItemFailures: unknown[] };
+    const out = (await fn.handler(sqsEvent(records.slice(b * BATCH, (b + 1) * BATCH), b))) as {
+      batchItemFailures: unknown[];
+    };
     failures += out.batchItemFailures.length;
   }
   return failures;
@@ -80,7 +82,13 @@ async function runBatches(fn: BenchFunction, records: ReturnType<typeof toAwsRec
  * The work the function does per object when nothing paces it: the same small objects, same batches,
  * against an emulator with no effective limit. Returns the median ms per object over a few batches.
  */
-export async function calibrate(opts: { servers: Servers; s3: S3Client; bucket: string; size: number; env: Record<string, string> }): Promise<number> {
+export async function calibrate(opts: {
+  servers: Servers;
+  s3: S3Client;
+  bucket: string;
+  size: number;
+  env: Record<string, string>;
+}): Promise<number> {
   const emulator = await opts.servers.startEmulator({ ratePerWindow: 100_000 });
   const fn = makeFunction(opts.servers.s3Endpoint, emulator, { ...opts.env, LARK_UPLOADS_PER_SECOND: "1000" });
   const records = await putMany(opts.s3, opts.bucket, "calibrate", 60, opts.size);
@@ -110,7 +118,10 @@ export async function measureBurst(opts: {
   const uploadsPerSecond = Math.round(PER_WINDOW / timeScale);
   const emulator = await servers.startEmulator({ timeScale, ratePerWindow: PER_WINDOW });
   let retries = 0;
-  const fn = makeFunction(servers.s3Endpoint, emulator, { ...opts.env, LARK_UPLOADS_PER_SECOND: String(uploadsPerSecond) });
+  const fn = makeFunction(servers.s3Endpoint, emulator, {
+    ...opts.env,
+    LARK_UPLOADS_PER_SECOND: String(uploadsPerSecond),
+  });
   const prefix = `burst-${timeScale}`;
 
   // Warm-up (token, connections) on separate objects, then a clean slate on the emulator.
@@ -158,7 +169,9 @@ export async function measureBurst(opts: {
   });
   await emulator.stop();
   const floor = floorMs(objects, timeScale);
-  opts.log(`burst timeScale ${timeScale}: ${round(totalMs, 0)} ms for ${objects} objects, floor ${floor} ms, ratio ${round(totalMs / floor)}`);
+  opts.log(
+    `burst timeScale ${timeScale}: ${round(totalMs, 0)} ms for ${objects} objects, floor ${floor} ms, ratio ${round(totalMs / floor)}`,
+  );
   return {
     timeScale,
     objects,

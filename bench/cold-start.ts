@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
+import { type BuildOptions, build, type Metafile, type Plugin } from "esbuild";
 import { median, quantile, round } from "./util";
 
 /**
@@ -17,16 +17,34 @@ import { median, quantile, round } from "./util";
  */
 export const LIBRARIES: { label: string; modules: string[]; time: boolean; alone: boolean }[] = [
   { label: "@aws-sdk/client-s3", modules: ["@aws-sdk/client-s3"], time: true, alone: true },
-  { label: "@aws-sdk/client-ssm + client-secrets-manager (dynamic imports)", modules: ["@aws-sdk/client-ssm", "@aws-sdk/client-secrets-manager"], time: true, alone: false },
+  {
+    label: "@aws-sdk/client-ssm + client-secrets-manager (dynamic imports)",
+    modules: ["@aws-sdk/client-ssm", "@aws-sdk/client-secrets-manager"],
+    time: true,
+    alone: false,
+  },
   { label: "undici", modules: ["undici"], time: true, alone: true },
   { label: "form-data (+ mime-types, mime-db, ...)", modules: ["form-data"], time: true, alone: false },
   { label: "adler-32", modules: ["adler-32"], time: false, alone: false },
-  { label: "undici + form-data + ssm/secrets-manager together", modules: ["undici", "form-data", "@aws-sdk/client-ssm", "@aws-sdk/client-secrets-manager"], time: true, alone: false },
+  {
+    label: "undici + form-data + ssm/secrets-manager together",
+    modules: ["undici", "form-data", "@aws-sdk/client-ssm", "@aws-sdk/client-secrets-manager"],
+    time: true,
+    alone: false,
+  },
 ];
 
 /** As serverless.yml bundles: the secret-store clients come from the Lambda runtime, on first use only. */
 const RUNTIME_PROVIDED = ["@aws-sdk/client-ssm", "@aws-sdk/client-secrets-manager"];
-const DEPLOY: BuildOptions = { bundle: true, platform: "node", target: "node24", format: "cjs", minify: true, logLevel: "silent", external: RUNTIME_PROVIDED };
+const DEPLOY: BuildOptions = {
+  bundle: true,
+  platform: "node",
+  target: "node24",
+  format: "cjs",
+  minify: true,
+  logLevel: "silent",
+  external: RUNTIME_PROVIDED,
+};
 
 export interface Variant {
   name: string;
@@ -82,7 +100,8 @@ function stub(modules: string[]): Plugin {
 
 function packageOf(input: string): string {
   const i = input.lastIndexOf("node_modules/");
-  if (i < 0) return input.startsWith("lib/") || input.startsWith("functions/") ? "(project code: lib/, functions/)" : input;
+  if (i < 0)
+    return input.startsWith("lib/") || input.startsWith("functions/") ? "(project code: lib/, functions/)" : input;
   const rest = input.slice(i + "node_modules/".length).split("/");
   return rest[0]!.startsWith("@") ? `${rest[0]}/${rest[1]}` : rest[0]!;
 }
@@ -113,7 +132,10 @@ async function withCodeCache(bundle: string): Promise<string> {
     `const script=new vm.Script(Module.wrap(fs.readFileSync(file,"utf8")),{filename:file` +
     `,cachedData:fs.existsSync(${JSON.stringify(cache)})?fs.readFileSync(${JSON.stringify(cache)}):undefined});` +
     `const m={exports:{}};script.runInThisContext().call(m.exports,m.exports,require,m,file,path.dirname(file));`;
-  await writeFile(loader, `${wrap(bundle)}if(script.cachedDataRejected)throw new Error("code cache rejected");module.exports=m.exports;\n`);
+  await writeFile(
+    loader,
+    `${wrap(bundle)}if(script.cachedDataRejected)throw new Error("code cache rejected");module.exports=m.exports;\n`,
+  );
   const make = `${wrap(bundle)}fs.writeFileSync(${JSON.stringify(cache)},script.createCachedData());`;
   const env = { ...process.env };
   delete env.NODE_OPTIONS;
@@ -146,23 +168,50 @@ const stats = (xs: number[]) => ({
 });
 
 /** `runs` rounds of every variant, fewer (at least 15) if the rounds take more than `budgetMs`. */
-export async function measureColdStart(root: string, maxRuns: number, budgetMs: number, log: (m: string) => void): Promise<ColdStartResult> {
+export async function measureColdStart(
+  root: string,
+  maxRuns: number,
+  budgetMs: number,
+  log: (m: string) => void,
+): Promise<ColdStartResult> {
   const dir = await mkdtemp(join(tmpdir(), "s3-to-lark-bundle-"));
   const entry = join(root, "functions/upload-to-lark.ts");
   const out = (name: string) => join(dir, name, "index.js");
 
-  const full = await build({ ...DEPLOY, absWorkingDir: root, entryPoints: [entry], outfile: out("full"), metafile: true });
+  const full = await build({
+    ...DEPLOY,
+    absWorkingDir: root,
+    entryPoints: [entry],
+    outfile: out("full"),
+    metafile: true,
+  });
   const bundleBytes = (await stat(out("full"))).size;
   const variants: Variant[] = [{ name: "bare" }, { name: "full", file: out("full"), bytes: bundleBytes }];
 
   const libraries: (LibraryCost & { index: number })[] = [];
   for (const [i, lib] of LIBRARIES.entries()) {
     const ext = out(`external-${i}`);
-    await build({ ...DEPLOY, absWorkingDir: root, entryPoints: [entry], outfile: ext, external: [...RUNTIME_PROVIDED, ...lib.modules] });
-    const cost: LibraryCost & { index: number } = { label: lib.label, bytesInBundle: bundleBytes - (await stat(ext)).size, index: i };
+    await build({
+      ...DEPLOY,
+      absWorkingDir: root,
+      entryPoints: [entry],
+      outfile: ext,
+      external: [...RUNTIME_PROVIDED, ...lib.modules],
+    });
+    const cost: LibraryCost & { index: number } = {
+      label: lib.label,
+      bytesInBundle: bundleBytes - (await stat(ext)).size,
+      index: i,
+    };
     if (lib.time) {
       const stubbed = out(`stubbed-${i}`);
-      await build({ ...DEPLOY, absWorkingDir: root, entryPoints: [entry], outfile: stubbed, plugins: [stub(lib.modules)] });
+      await build({
+        ...DEPLOY,
+        absWorkingDir: root,
+        entryPoints: [entry],
+        outfile: stubbed,
+        plugins: [stub(lib.modules)],
+      });
       variants.push({ name: `stubbed-${i}`, file: stubbed, bytes: (await stat(stubbed)).size });
     }
     if (lib.alone) {
@@ -170,7 +219,11 @@ export async function measureColdStart(root: string, maxRuns: number, budgetMs: 
       await build({
         ...DEPLOY,
         absWorkingDir: root,
-        stdin: { contents: lib.modules.map((m) => `require(${JSON.stringify(m)});`).join("\n"), resolveDir: root, loader: "js" },
+        stdin: {
+          contents: lib.modules.map((m) => `require(${JSON.stringify(m)});`).join("\n"),
+          resolveDir: root,
+          loader: "js",
+        },
         outfile: alone,
       });
       cost.aloneBytes = (await stat(alone)).size;
@@ -183,7 +236,13 @@ export async function measureColdStart(root: string, maxRuns: number, budgetMs: 
   const leanIndex = LIBRARIES.length - 1;
   variants.push({ name: "full+cache", file: await withCodeCache(out("full")) });
   variants.push({ name: "lean+cache", file: await withCodeCache(out(`stubbed-${leanIndex}`)) });
-  await build({ ...DEPLOY, absWorkingDir: root, entryPoints: [entry], outfile: out("own"), external: [...RUNTIME_PROVIDED, ...LIBRARIES.flatMap((l) => l.modules)] });
+  await build({
+    ...DEPLOY,
+    absWorkingDir: root,
+    entryPoints: [entry],
+    outfile: out("own"),
+    external: [...RUNTIME_PROVIDED, ...LIBRARIES.flatMap((l) => l.modules)],
+  });
   const ownBytes = (await stat(out("own"))).size;
 
   // Round-robin so that any drift of the machine spreads over every variant alike.

@@ -3,9 +3,16 @@
  * createHandler), a plain S3 client to put fresh objects, and the lower bound the handler is compared
  * with (one GetObject, one multipart POST to upload_all, one self-CopyObject, nothing else).
  */
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
-import ADLER32 from "adler-32";
+
 import { PassThrough } from "node:stream";
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  PutObjectCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import ADLER32 from "adler-32";
 import FormData from "form-data";
 import { Agent, request } from "undici";
 import { loadConfig } from "../lib/config";
@@ -53,7 +60,10 @@ export function makeFunction(s3Endpoint: string, lark: LarkTarget, env: Record<s
   const runtime = createRuntime(config);
   const outcomes: string[] = [];
   // The logger's cost (one JSON.stringify per object) stays in; only the write goes nowhere.
-  const logger = createLogger({}, { write: (line) => void (line.includes('"outcome":"uploaded"') || outcomes.push(line)) });
+  const logger = createLogger(
+    {},
+    { write: (line) => void (line.includes('"outcome":"uploaded"') || outcomes.push(line)) },
+  );
   const handler = createHandler({ runtime: () => runtime, logger });
   return {
     runtime,
@@ -74,7 +84,9 @@ export function plainS3Client(endpoint: string): S3Client {
 }
 
 export async function putObject(s3: S3Client, bucket: string, key: string, body: Buffer): Promise<string> {
-  const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/octet-stream" }));
+  const out = await s3.send(
+    new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, ContentType: "application/octet-stream" }),
+  );
   return (out.ETag ?? "").replace(/"/g, "");
 }
 
@@ -149,7 +161,11 @@ export class LowerBound {
     form.append("file", bytes, { filename: name, contentType: "application/octet-stream", knownLength: size });
     const res = await request(`${this.lark.url}/open-apis/drive/v1/medias/upload_all`, {
       method: "POST",
-      headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()), authorization: `Bearer ${this.token}` },
+      headers: {
+        ...form.getHeaders(),
+        "content-length": String(form.getLengthSync()),
+        authorization: `Bearer ${this.token}`,
+      },
       // As the product does: form-data straight into undici leaves listeners on the keep-alive socket.
       body: form.pipe(new PassThrough()),
       dispatcher: this.agent,

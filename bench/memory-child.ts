@@ -6,7 +6,7 @@
  * (/proc/self/clear_refs) and samples process.memoryUsage() every millisecond during the call.
  */
 import { readFileSync, writeFileSync } from "node:fs";
-import { makeFunction, type LarkTarget } from "./function";
+import { type LarkTarget, makeFunction } from "./function";
 
 export interface ChildConfig {
   s3Endpoint: string;
@@ -98,7 +98,10 @@ async function run(msg: ChildRequest): Promise<ChildReply> {
   let outcome = "?";
   let error: string | undefined;
   try {
-    const result = (await fn.handler(msg.event)) as { objects?: { outcome: { kind: string; error?: Error } }[]; batchItemFailures?: unknown[] };
+    const result = (await fn.handler(msg.event)) as {
+      objects?: { outcome: { kind: string; error?: Error } }[];
+      batchItemFailures?: unknown[];
+    };
     const first = result.objects?.[0]?.outcome;
     outcome = first?.kind ?? JSON.stringify(result);
     if (first?.error) error = first.error.message;
@@ -118,7 +121,8 @@ async function run(msg: ChildRequest): Promise<ChildReply> {
 process.on("message", (msg: ChildRequest) => {
   run(msg).then(
     (reply) => process.send!(reply),
-    (err: Error) => process.send!({ id: msg.id, outcome: "crashed", error: err.stack, durationMs: 0 } satisfies ChildReply),
+    (err: Error) =>
+      process.send!({ id: msg.id, outcome: "crashed", error: err.stack, durationMs: 0 } satisfies ChildReply),
   );
 });
 process.on("disconnect", () => process.exit(0));

@@ -3,14 +3,14 @@
  * nothing but the handler (bench/memory-child.ts). This process puts the objects and sends the events;
  * s3rver and the emulator are in bench/servers.ts.
  */
-import { fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { toAwsRecord } from "../local/local-s3";
 import { deleteObject, putObject } from "./function";
 import type { ChildConfig, ChildReply, ChildRequest, MemoryFigures } from "./memory-child";
 import type { EmulatorHandle, Servers } from "./servers-client";
-import { freshBody, median, MiB, round } from "./util";
+import { freshBody, MiB, median, round } from "./util";
 
 export interface MemoryTrial {
   outcome: string;
@@ -152,13 +152,18 @@ export async function measureMemory(opts: {
         const r2 = check(await child.run(o2.event, true, true));
         await deleteObject(s3, bucket, o2.key);
         trial.liveArrayBuffersAdded = added(r2.peak!, r2.baseline!, "arrayBuffers");
-        trial.liveRssAdded = Math.max(added(r2.peak!, r2.baseline!, "rss"), r2.hwm !== undefined ? r2.hwm - r2.baseline!.rss : 0);
+        trial.liveRssAdded = Math.max(
+          added(r2.peak!, r2.baseline!, "rss"),
+          r2.hwm !== undefined ? r2.hwm - r2.baseline!.rss : 0,
+        );
       }
       trials.push(trial);
       opts.log(
         `memory ${opts.label}: trial ${t + 1}/${opts.trials}: +${round(trial.rssAdded / MiB, 1)} MiB RSS (sampled), ` +
           `+${trial.hwmAdded !== undefined ? round(trial.hwmAdded / MiB, 1) : "?"} MiB (VmHWM), +${round(trial.arrayBuffersAdded / MiB, 1)} MiB arrayBuffers` +
-          (trial.liveArrayBuffersAdded !== undefined ? `; live (GC each sample): +${round(trial.liveArrayBuffersAdded / MiB, 1)} MiB arrayBuffers` : ""),
+          (trial.liveArrayBuffersAdded !== undefined
+            ? `; live (GC each sample): +${round(trial.liveArrayBuffersAdded / MiB, 1)} MiB arrayBuffers`
+            : ""),
       );
     } finally {
       await child.stop();
@@ -179,7 +184,9 @@ export async function measureMemory(opts: {
     rssAddedMiB: round(median(trials.map((t) => Math.max(t.rssAdded, t.hwmAdded ?? 0))) / MiB, 1),
     addedMiB: round(median(trials.map(peakOf)) / MiB, 1),
     arrayBuffersAddedMiB: round(median(trials.map((t) => t.arrayBuffersAdded)) / MiB, 1),
-    liveArrayBuffersAddedMiB: opts.live ? round(median(trials.map((t) => t.liveArrayBuffersAdded!)) / MiB, 1) : undefined,
+    liveArrayBuffersAddedMiB: opts.live
+      ? round(median(trials.map((t) => t.liveArrayBuffersAdded!)) / MiB, 1)
+      : undefined,
     durationMs: round(median(trials.map((t) => t.durationMs)), 1),
   };
 }

@@ -8,9 +8,9 @@ import type { Socket } from "node:net";
 import { GetObjectTaggingCommand, HeadObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
 import { toAwsRecord } from "../local/local-s3";
-import { deleteObject, LowerBound, makeFunction, putObject, type BenchFunction } from "./function";
+import { type BenchFunction, deleteObject, LowerBound, makeFunction, putObject } from "./function";
 import type { EmulatorHandle, Servers } from "./servers-client";
-import { freshBody, median, MiB, pool, quantile, round } from "./util";
+import { freshBody, MiB, median, pool, quantile, round } from "./util";
 
 export const FN_ENV_AWS = { LARK_UPLOADS_PER_SECOND: "1000", VERIFY_TAGS_AFTER_COPY: "false" };
 export const FN_ENV_DEFAULT = { LARK_UPLOADS_PER_SECOND: "1000" };
@@ -77,7 +77,9 @@ function trace(fn: BenchFunction) {
   wrapAsync(s3, "writeFileToken", "copy");
   wrapAsync(lark, "uploadAll", "post");
   // GetObject: from the request until the last block of the body is read.
-  const open = s3.open!.bind(s3) as (...a: unknown[]) => Promise<{ blocks: (n: number) => AsyncGenerator<unknown> } | undefined>;
+  const open = s3.open!.bind(s3) as (
+    ...a: unknown[]
+  ) => Promise<{ blocks: (n: number) => AsyncGenerator<unknown> } | undefined>;
   s3.open = async (...args: unknown[]) => {
     const start = now();
     const opened = await open(...args);
@@ -107,7 +109,7 @@ function trace(fn: BenchFunction) {
 /** Ratio of medians, resampled by round (the pairs stay together), 2.5th and 97.5th percentiles. */
 function bootstrapRatio(fn: number[], lower: number[], resamples = 2000): [number, number] {
   let seed = 12345;
-  const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const ratios: number[] = [];
   for (let b = 0; b < resamples; b++) {
     const f: number[] = [];
@@ -123,9 +125,12 @@ function bootstrapRatio(fn: number[], lower: number[], resamples = 2000): [numbe
 }
 
 async function invoke(fn: BenchFunction, bucket: string, key: string, size: number, eTag: string): Promise<void> {
-  const result = (await fn.handler({ Records: [toAwsRecord(bucket, key, size, eTag)] })) as { objects: { outcome: { kind: string; error?: Error } }[] };
+  const result = (await fn.handler({ Records: [toAwsRecord(bucket, key, size, eTag)] })) as {
+    objects: { outcome: { kind: string; error?: Error } }[];
+  };
   const outcome = result.objects[0]!.outcome;
-  if (outcome.kind !== "uploaded") throw new Error(`function: ${key} ended ${outcome.kind} ${outcome.error?.message ?? ""}`);
+  if (outcome.kind !== "uploaded")
+    throw new Error(`function: ${key} ended ${outcome.kind} ${outcome.error?.message ?? ""}`);
 }
 
 /**
@@ -246,7 +251,10 @@ export async function measureOverhead(opts: {
       const key = `overhead/${size}/probe-${i}.bin`;
       await putObject(s3, bucket, key, freshBody(template, n++));
       let start = now();
-      await Promise.all([s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }))]);
+      await Promise.all([
+        s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })),
+        s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key })),
+      ]);
       headTags.push(now() - start);
       start = now();
       await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));

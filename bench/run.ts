@@ -14,13 +14,13 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import ADLER32 from "adler-32";
 import { adler32Unrolled } from "./adler-reference";
-import { BURST_OBJECT_BYTES, calibrate, floorMs, measureBurst, PER_WINDOW, type BurstResult } from "./burst";
-import { measureColdStart, type ColdStartResult } from "./cold-start";
+import { BURST_OBJECT_BYTES, type BurstResult, calibrate, floorMs, measureBurst, PER_WINDOW } from "./burst";
+import { type ColdStartResult, measureColdStart } from "./cold-start";
 import { plainS3Client } from "./function";
-import { measureMemory, type MemoryResult } from "./memory";
+import { type MemoryResult, measureMemory } from "./memory";
 import { FN_ENV_AWS, measureOverhead, type SizeResult, type SocketListeners } from "./overhead";
 import { startServers } from "./servers-client";
-import { GiB, log, machine, median, MiB, round } from "./util";
+import { GiB, log, MiB, machine, median, round } from "./util";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const BUCKET = "bench";
@@ -55,7 +55,12 @@ const SCALES = [0.02, 0.025, 0.05, 0.1, 0.125, 0.2, 0.25, 0.5]; // 5/scale must 
 const MAX_PICKED_SCALE = 0.25; // a 25 s floor: the most the 5-minute budget affords
 const HEADROOM = 1.5;
 
-function adler32Throughput(runs: number): { gibPerS: number; msPer20MiB: number; referenceGibPerS: number; referenceAgrees: boolean } {
+function adler32Throughput(runs: number): {
+  gibPerS: number;
+  msPer20MiB: number;
+  referenceGibPerS: number;
+  referenceAgrees: boolean;
+} {
   const buf = Buffer.alloc(20 * MiB);
   for (let i = 0; i < buf.length; i += 4) buf.writeUInt32LE((Math.random() * 2 ** 32) >>> 0, i);
   const time = (f: () => unknown) => {
@@ -71,8 +76,15 @@ function adler32Throughput(runs: number): { gibPerS: number; msPer20MiB: number;
   // Interleaving is not needed: each run is CPU only, tens of ms.
   const ms = time(() => ADLER32.buf(buf, 1));
   const refMs = time(() => adler32Unrolled(buf, 1));
-  const referenceAgrees = adler32Unrolled(buf, 1) === ADLER32.buf(buf, 1) >>> 0 && adler32Unrolled(buf.subarray(3, 70_001), 9) === ADLER32.buf(buf.subarray(3, 70_001), 9) >>> 0;
-  return { gibPerS: round(buf.length / GiB / (ms / 1000)), msPer20MiB: round(ms, 2), referenceGibPerS: round(buf.length / GiB / (refMs / 1000)), referenceAgrees };
+  const referenceAgrees =
+    adler32Unrolled(buf, 1) === ADLER32.buf(buf, 1) >>> 0 &&
+    adler32Unrolled(buf.subarray(3, 70_001), 9) === ADLER32.buf(buf.subarray(3, 70_001), 9) >>> 0;
+  return {
+    gibPerS: round(buf.length / GiB / (ms / 1000)),
+    msPer20MiB: round(ms, 2),
+    referenceGibPerS: round(buf.length / GiB / (refMs / 1000)),
+    referenceAgrees,
+  };
 }
 
 async function main() {
@@ -95,7 +107,7 @@ async function main() {
   const s3 = plainS3Client(servers.s3Endpoint);
   let overhead: SizeResult[] = [];
   let socketListeners: SocketListeners | undefined;
-  let memory: MemoryResult[] = [];
+  const memory: MemoryResult[] = [];
   const bursts: BurstResult[] = [];
   let perObjectMs = NaN;
   let pickedScale = NaN;
@@ -118,7 +130,18 @@ async function main() {
     // ---- 2. peak memory, in a child that holds only the handler
     log("memory ...");
     memory.push(
-      await measureMemory({ servers, emulator: fast, s3, bucket: BUCKET, label: "upload_all 20 MiB", size: 20 * MiB, env: FN_ENV_AWS, trials: QUICK ? 1 : 3, live: true, log }),
+      await measureMemory({
+        servers,
+        emulator: fast,
+        s3,
+        bucket: BUCKET,
+        label: "upload_all 20 MiB",
+        size: 20 * MiB,
+        env: FN_ENV_AWS,
+        trials: QUICK ? 1 : 3,
+        live: true,
+        log,
+      }),
       await measureMemory({
         servers,
         emulator: fast,
@@ -143,7 +166,19 @@ async function main() {
     pickedScale = Math.min(pickedScale, MAX_PICKED_SCALE);
     log(`burst: ${round(perObjectMs, 1)} ms of work per object -> time scale ${pickedScale}`);
     for (const timeScale of [...new Set([0.02, pickedScale])]) {
-      bursts.push(await measureBurst({ servers, s3, bucket: BUCKET, timeScale, objects, size: BURST_OBJECT_BYTES, env: burstEnv, perObjectMs, log }));
+      bursts.push(
+        await measureBurst({
+          servers,
+          s3,
+          bucket: BUCKET,
+          timeScale,
+          objects,
+          size: BURST_OBJECT_BYTES,
+          env: burstEnv,
+          perObjectMs,
+          log,
+        }),
+      );
     }
   } finally {
     s3.destroy();
@@ -210,13 +245,34 @@ async function main() {
     total_seconds: totalS,
     machine: { ...host, loadavg_at_end: loadavg().map((l) => round(l, 2)) },
     lark_socket_max_drain_listeners: socketListeners!.maxDrainListeners,
-    details: { overhead, socket_listeners: socketListeners, memory, cold_start: { ...cold, cleanup: undefined, dir: undefined, bundleFile: undefined }, bursts, warnings: Object.fromEntries(warnings) },
+    details: {
+      overhead,
+      socket_listeners: socketListeners,
+      memory,
+      cold_start: { ...cold, cleanup: undefined, dir: undefined, bundleFile: undefined },
+      bursts,
+      warnings: Object.fromEntries(warnings),
+    },
   };
 
   if (JSON_MODE) {
     writeStdout(`${JSON.stringify(result)}\n`);
   } else {
-    writeStdout(table(result, { o1, o20, m20, mChunked, cold, bursts, pickedScale, perObjectMs, adler, totalS, socketListeners: socketListeners! }));
+    writeStdout(
+      table(result, {
+        o1,
+        o20,
+        m20,
+        mChunked,
+        cold,
+        bursts,
+        pickedScale,
+        perObjectMs,
+        adler,
+        totalS,
+        socketListeners: socketListeners!,
+      }),
+    );
   }
   log(`done in ${totalS} s (${droppedMetricLines} metric lines from the handler dropped)`);
 }
@@ -245,24 +301,43 @@ function table(
   const add = (what: string, value: string, target = "", status = "") => rows.push([what, value, target, status]);
   const lines: string[] = [];
   lines.push(`s3-to-lark benchmark  (${d.totalS} s)`);
-  lines.push(`machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, node ${m.node}, ${m.platform}; load average ${m.loadavg_at_start.join(" ")} at start, ${m.loadavg_at_end.join(" ")} at end`);
+  lines.push(
+    `machine: ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, node ${m.node}, ${m.platform}; load average ${m.loadavg_at_start.join(" ")} at start, ${m.loadavg_at_end.join(" ")} at end`,
+  );
   lines.push("");
 
   const ms = (x: number) => `${x} ms`;
   const mib = (x: number) => `${round(x / MiB, 1)} MiB`;
   for (const o of [d.o1, d.o20]) {
     const label = `${o.size / MiB} MiB`;
-    add(`1. overhead ${label}: function / lower bound (median of ${o.rounds})`, `${o.ratio}  (${ms(o.fnMs)} / ${ms(o.lowerMs)})`, "<= 1.10", goal(o.ratio, 1.1));
-    add(`   95% bootstrap interval of that ratio | paired per-round ratio, median`, `${o.ratioCi95[0]}-${o.ratioCi95[1]} | ${o.pairedRatio}`);
+    add(
+      `1. overhead ${label}: function / lower bound (median of ${o.rounds})`,
+      `${o.ratio}  (${ms(o.fnMs)} / ${ms(o.lowerMs)})`,
+      "<= 1.10",
+      goal(o.ratio, 1.1),
+    );
+    add(
+      `   95% bootstrap interval of that ratio | paired per-round ratio, median`,
+      `${o.ratioCi95[0]}-${o.ratioCi95[1]} | ${o.pairedRatio}`,
+    );
     add(`   function p25-p75 | lower bound p25-p75`, `${o.fnP25}-${o.fnP75} | ${o.lowerP25}-${o.lowerP75} ms`);
     add(`   with VERIFY_TAGS_AFTER_COPY=auto (true on s3rver)`, `${o.ratioVerify}  (${ms(o.fnVerifyMs)})`);
     const fp = o.fnPhases;
-    add(`   function phases: head+tags | get | post | copy | rest`, `${fp.headTags} | ${fp.get} | ${fp.post} | ${fp.copy} | ${fp.other} ms (traced copy: ${ms(o.fnTracedMs)})`);
+    add(
+      `   function phases: head+tags | get | post | copy | rest`,
+      `${fp.headTags} | ${fp.get} | ${fp.post} | ${fp.copy} | ${fp.other} ms (traced copy: ${ms(o.fnTracedMs)})`,
+    );
     const lp = o.lowerPhases;
     add(`   lower bound phases: get | post | copy`, `${lp.get} | ${lp.post} | ${lp.copy} ms`);
     const lc = o.lowerChecksumPhases;
-    add(`   lower bound + Adler-32 on arrival, sent: total (get | post | copy)`, `${ms(o.lowerChecksumMs)} (${lc.get} | ${lc.post} | ${lc.copy} ms) -> ${round(o.lowerChecksumMs / o.lowerMs)}x lower bound`);
-    add(`   probes: Head+GetTagging in parallel | GetTagging | Adler-32 of ${label}`, `${o.probeHeadTagsMs} | ${o.probeTagsMs} | ${o.adlerMs} ms`);
+    add(
+      `   lower bound + Adler-32 on arrival, sent: total (get | post | copy)`,
+      `${ms(o.lowerChecksumMs)} (${lc.get} | ${lc.post} | ${lc.copy} ms) -> ${round(o.lowerChecksumMs / o.lowerMs)}x lower bound`,
+    );
+    add(
+      `   probes: Head+GetTagging in parallel | GetTagging | Adler-32 of ${label}`,
+      `${o.probeHeadTagsMs} | ${o.probeTagsMs} | ${o.adlerMs} ms`,
+    );
   }
   add(`   (emulator ratePerWindow 1000, LARK_UPLOADS_PER_SECOND=1000: pacing does not distort part 1)`, "");
   const sl = d.socketListeners;
@@ -281,30 +356,64 @@ function table(
       isChunked ? "~ 4 MiB (one block)" : "<= 1.5x",
       isChunked ? (mem.addedMiB <= 6 ? "met" : "MISSED") : goal(mem.ratio, 1.5),
     );
-    add(`   (added = max of RSS growth and arrayBuffers growth: RSS alone can reuse memory freed before the baseline)`, "");
-    add(`   RSS added (sampled or VmHWM) | arrayBuffers added`, `+${mem.rssAddedMiB} MiB (${mem.rssRatio}x) | +${mem.arrayBuffersAddedMiB} MiB (${mem.arrayBuffersRatio}x)`);
+    add(
+      `   (added = max of RSS growth and arrayBuffers growth: RSS alone can reuse memory freed before the baseline)`,
+      "",
+    );
+    add(
+      `   RSS added (sampled or VmHWM) | arrayBuffers added`,
+      `+${mem.rssAddedMiB} MiB (${mem.rssRatio}x) | +${mem.arrayBuffersAddedMiB} MiB (${mem.arrayBuffersRatio}x)`,
+    );
     add(`   live arrayBuffers (full GC before every sample)`, `+${mem.liveArrayBuffersAddedMiB} MiB`);
     add(
       `   trials: RSS sampled / VmHWM / arrayBuffers added`,
-      mem.trials.map((t) => `${mib(t.rssAdded)}/${t.hwmAdded !== undefined ? mib(t.hwmAdded) : "?"}/${mib(t.arrayBuffersAdded)}`).join(", "),
+      mem.trials
+        .map(
+          (t) => `${mib(t.rssAdded)}/${t.hwmAdded !== undefined ? mib(t.hwmAdded) : "?"}/${mib(t.arrayBuffersAdded)}`,
+        )
+        .join(", "),
     );
   }
 
   const c = d.cold;
-  add(`3. cold start: require(bundle) / node -e 0 (median of ${c.runs})`, `${c.ratio}  (${ms(c.bundleMs.median)} / ${ms(c.bareMs.median)})`, "<= 2.5", goal(c.ratio, 2.5));
-  add(`   bundle bytes (esbuild, cjs, node24, minify, as serverless.yml)`, `${c.bundleBytes}  (own code ${c.ownBytes})`);
-  add(`   p25-p75: bundle | bare;  ratio of the minima`, `${c.bundleMs.p25}-${c.bundleMs.p75} | ${c.bareMs.p25}-${c.bareMs.p75} ms;  ${c.ratioOfMinima} (${c.bundleMs.min} / ${c.bareMs.min} ms)`);
+  add(
+    `3. cold start: require(bundle) / node -e 0 (median of ${c.runs})`,
+    `${c.ratio}  (${ms(c.bundleMs.median)} / ${ms(c.bareMs.median)})`,
+    "<= 2.5",
+    goal(c.ratio, 2.5),
+  );
+  add(
+    `   bundle bytes (esbuild, cjs, node24, minify, as serverless.yml)`,
+    `${c.bundleBytes}  (own code ${c.ownBytes})`,
+  );
+  add(
+    `   p25-p75: bundle | bare;  ratio of the minima`,
+    `${c.bundleMs.p25}-${c.bundleMs.p75} | ${c.bareMs.p25}-${c.bareMs.p75} ms;  ${c.ratioOfMinima} (${c.bundleMs.min} / ${c.bareMs.min} ms)`,
+  );
   for (const lib of c.libraries) {
     const parts = [`${round(lib.bytesInBundle / 1024, 0)} KiB in bundle`];
-    if (lib.loadMsInBundle !== undefined) parts.push(`${lib.loadMsInBundle} ms at load (without it: ${lib.loadMsWithout} ms, ${lib.ratioWithout}x)`);
-    if (lib.aloneLoadMs !== undefined) parts.push(`alone ${round(lib.aloneBytes! / 1024, 0)} KiB, ${lib.aloneLoadMs} ms`);
-    add(`   ${lib.label}`, parts.join("; "), "", lib.loadMsInBundle !== undefined && lib.loadMsInBundle > 20 ? "> 20 ms" : "");
+    if (lib.loadMsInBundle !== undefined)
+      parts.push(`${lib.loadMsInBundle} ms at load (without it: ${lib.loadMsWithout} ms, ${lib.ratioWithout}x)`);
+    if (lib.aloneLoadMs !== undefined)
+      parts.push(`alone ${round(lib.aloneBytes! / 1024, 0)} KiB, ${lib.aloneLoadMs} ms`);
+    add(
+      `   ${lib.label}`,
+      parts.join("; "),
+      "",
+      lib.loadMsInBundle !== undefined && lib.loadMsInBundle > 20 ? "> 20 ms" : "",
+    );
   }
   add(
     `   projection: full bundle + V8 code cache | without undici, form-data, secret clients + code cache`,
     `${c.projections.fullWithCodeCache.ratio} (${ms(c.projections.fullWithCodeCache.ms)}) | ${c.projections.leanWithCodeCache.ratio} (${ms(c.projections.leanWithCodeCache.ms)})`,
   );
-  add(`   largest packages in the bundle`, c.bytesByPackage.slice(0, 6).map((p) => `${p.name} ${round(p.bytes / 1024, 0)}K`).join(", "));
+  add(
+    `   largest packages in the bundle`,
+    c.bytesByPackage
+      .slice(0, 6)
+      .map((p) => `${p.name} ${round(p.bytes / 1024, 0)}K`)
+      .join(", "),
+  );
 
   for (const b of d.bursts) {
     const headline = b.timeScale === d.pickedScale;
@@ -318,7 +427,9 @@ function table(
       `   rate | concurrency violations, duplicates, missing, tokens ok`,
       `${b.rateViolations} | ${b.concurrencyViolations}, ${b.duplicates}, ${b.missing}, ${b.tokensOk}/${b.objects}`,
       "0, 0, 0, all",
-      b.rateViolations + b.concurrencyViolations + b.duplicates + b.missing === 0 && b.tokensOk === b.objects ? "met" : "MISSED",
+      b.rateViolations + b.concurrencyViolations + b.duplicates + b.missing === 0 && b.tokensOk === b.objects
+        ? "met"
+        : "MISSED",
     );
     add(
       `   window ${b.windowMs} ms, LARK_UPLOADS_PER_SECOND=${b.uploadsPerSecond}; share per upload vs work per object`,
@@ -333,14 +444,21 @@ function table(
     `   time scale chosen: smallest with window/5 >= ${HEADROOM} x work per object (${round(d.perObjectMs, 1)} ms)`,
     `${d.pickedScale}${(1000 * d.pickedScale) / PER_WINDOW < HEADROOM * d.perObjectMs ? " (capped by the time budget)" : ""}`,
   );
-  add(`5. Adler-32 (adler-32 ADLER32.buf, 20 MiB, median)`, `${d.adler.gibPerS} GiB/s  (${d.adler.msPer20MiB} ms per 20 MiB)`);
+  add(
+    `5. Adler-32 (adler-32 ADLER32.buf, 20 MiB, median)`,
+    `${d.adler.gibPerS} GiB/s  (${d.adler.msPer20MiB} ms per 20 MiB)`,
+  );
   add(
     `   reference: same sums unrolled x16 (bench/adler-reference.ts)`,
     `${d.adler.referenceGibPerS} GiB/s${d.adler.referenceAgrees ? " (same results)" : " (RESULTS DIFFER)"}`,
   );
 
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((row) => row[i].length)));
-  const fmt = (row: string[]) => row.map((cell, i) => cell.padEnd(w[i]!)).join("  ").trimEnd();
+  const fmt = (row: string[]) =>
+    row
+      .map((cell, i) => cell.padEnd(w[i]!))
+      .join("  ")
+      .trimEnd();
   lines.push(fmt(["what", "value", "goal", "status"]));
   lines.push(fmt(w.map((n) => "-".repeat(n))));
   for (const row of rows) lines.push(fmt(row));

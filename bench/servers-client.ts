@@ -1,5 +1,5 @@
 /** The parent's side of bench/servers.ts: forks it and calls it over IPC. */
-import { fork, type ChildProcess } from "node:child_process";
+import { type ChildProcess, fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { EmulatorStats, LarkEmulatorOptions } from "../local/lark-emulator";
 import type { ServerReply, ServerRequest } from "./servers";
@@ -52,7 +52,11 @@ export async function startServers(buckets: string[], baseDir?: string): Promise
       child.send({ ...req, id });
     });
 
-  const { endpoint, directory } = await call<{ endpoint: string; directory: string }>({ cmd: "start-s3", buckets, baseDir });
+  const { endpoint, directory } = await call<{ endpoint: string; directory: string }>({
+    cmd: "start-s3",
+    buckets,
+    baseDir,
+  });
   return {
     pid: child.pid!,
     s3Endpoint: endpoint,

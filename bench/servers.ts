@@ -8,8 +8,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startLarkEmulator, type LarkEmulator, type LarkEmulatorOptions } from "../local/lark-emulator";
-import { startLocalS3, type LocalS3 } from "../local/local-s3";
+import { type LarkEmulator, type LarkEmulatorOptions, startLarkEmulator } from "../local/lark-emulator";
+import { type LocalS3, startLocalS3 } from "../local/local-s3";
 
 export type ServerRequest =
   | { id: number; cmd: "start-s3"; buckets: string[]; baseDir?: string }
@@ -48,7 +48,12 @@ async function handle(msg: ServerRequest): Promise<unknown> {
       return emulator(msg.url).stats();
     case "emulator-files":
       // Names, sizes and tokens only: the duplicates check counts files by name.
-      return emulator(msg.url).files.map((f) => ({ name: f.fileName, size: f.size, route: f.route, fileToken: f.fileToken }));
+      return emulator(msg.url).files.map((f) => ({
+        name: f.fileName,
+        size: f.size,
+        route: f.route,
+        fileToken: f.fileToken,
+      }));
     case "emulator-reset":
       emulator(msg.url).reset();
       return null;

@@ -1,5 +1,5 @@
 import { ConfigurationError } from "./errors";
-import { isParentType, PARENT_TYPES, UPLOAD_ALL_MAX_BYTES, type ParentType } from "./parent-types";
+import { isParentType, PARENT_TYPES, type ParentType, UPLOAD_ALL_MAX_BYTES } from "./parent-types";
 
 export type LargeFileMode = "reject" | "chunked";
 
@@ -50,9 +50,13 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   const larkBaseUrl = (env.LARK_BASE_URL?.trim() || "https://open.larksuite.com").replace(/\/+$/, "");
-  if (!/^https?:\/\/[^/]+$/.test(larkBaseUrl)) problems.push(`LARK_BASE_URL must be an origin such as https://open.larksuite.com, got "${larkBaseUrl}"`);
+  if (!/^https?:\/\/[^/]+$/.test(larkBaseUrl))
+    problems.push(`LARK_BASE_URL must be an origin such as https://open.larksuite.com, got "${larkBaseUrl}"`);
   // The app secret and the tenant token travel to this origin: in clear only to this machine (an emulator).
-  else if (larkBaseUrl.startsWith("http:") && !/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(larkBaseUrl)) {
+  else if (
+    larkBaseUrl.startsWith("http:") &&
+    !/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(larkBaseUrl)
+  ) {
     problems.push(`LARK_BASE_URL must use https (http only for a local emulator), got "${larkBaseUrl}"`);
   }
 
@@ -60,22 +64,31 @@ export function loadConfig(env: Env = process.env): Config {
   const appSecret = secretSource(env, problems);
 
   const largeFilesRaw = env.LARGE_FILES?.trim() || "reject";
-  if (largeFilesRaw !== "reject" && largeFilesRaw !== "chunked") problems.push(`LARGE_FILES must be "reject" or "chunked", got "${largeFilesRaw}"`);
+  if (largeFilesRaw !== "reject" && largeFilesRaw !== "chunked")
+    problems.push(`LARGE_FILES must be "reject" or "chunked", got "${largeFilesRaw}"`);
   const largeFiles: LargeFileMode = largeFilesRaw === "chunked" ? "chunked" : "reject";
   // With "reject" the card's 20 MiB cap is a hard ceiling; only the chunked flow can go above it.
-  const maxFileBytes = int("MAX_FILE_BYTES", UPLOAD_ALL_MAX_BYTES, 1, largeFiles === "chunked" ? 5 * 1024 ** 3 : UPLOAD_ALL_MAX_BYTES);
+  const maxFileBytes = int(
+    "MAX_FILE_BYTES",
+    UPLOAD_ALL_MAX_BYTES,
+    1,
+    largeFiles === "chunked" ? 5 * 1024 ** 3 : UPLOAD_ALL_MAX_BYTES,
+  );
 
   const defaultType = env.LARK_DEFAULT_PARENT_TYPE?.trim();
   const defaultNode = env.LARK_DEFAULT_PARENT_NODE?.trim();
   let defaultParent: Config["defaultParent"];
   if (defaultType || defaultNode) {
-    if (!defaultType || !defaultNode) problems.push("LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE must be set together");
-    else if (!isParentType(defaultType)) problems.push(`LARK_DEFAULT_PARENT_TYPE must be one of ${PARENT_TYPES.join(", ")}, got "${defaultType}"`);
+    if (!defaultType || !defaultNode)
+      problems.push("LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE must be set together");
+    else if (!isParentType(defaultType))
+      problems.push(`LARK_DEFAULT_PARENT_TYPE must be one of ${PARENT_TYPES.join(", ")}, got "${defaultType}"`);
     else defaultParent = { type: defaultType, node: defaultNode };
   }
 
   const verifyRaw = env.VERIFY_TAGS_AFTER_COPY?.trim() || "auto";
-  if (!["auto", "true", "false"].includes(verifyRaw)) problems.push(`VERIFY_TAGS_AFTER_COPY must be auto, true or false, got "${verifyRaw}"`);
+  if (!["auto", "true", "false"].includes(verifyRaw))
+    problems.push(`VERIFY_TAGS_AFTER_COPY must be auto, true or false, got "${verifyRaw}"`);
   const s3Endpoint = env.AWS_ENDPOINT_URL_S3?.trim() || undefined;
 
   const config: Config = {
@@ -102,7 +115,9 @@ function secretSource(env: Env, problems: string[]): SecretSource {
   const plain = env.LARK_APP_SECRET;
   const given = [ssm, sm, plain].filter(Boolean).length;
   if (given !== 1) {
-    problems.push("exactly one of LARK_APP_SECRET, LARK_APP_SECRET_SSM_PARAMETER or LARK_APP_SECRET_SECRET_ID is required");
+    problems.push(
+      "exactly one of LARK_APP_SECRET, LARK_APP_SECRET_SSM_PARAMETER or LARK_APP_SECRET_SECRET_ID is required",
+    );
   }
   if (ssm) return { kind: "ssm", name: ssm };
   if (sm) return { kind: "secretsmanager", id: sm };

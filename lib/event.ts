@@ -43,7 +43,8 @@ export function parseEvent(event: unknown): ParsedEvent {
   if (isTestEvent(event)) return { source: "s3-test-event" };
   if (event.source === "aws.s3") return { source: "eventbridge", objects: parseEventBridge(event) };
   const records = event.Records;
-  if (!Array.isArray(records)) throw new MalformedEventError(`${EXPECTED}; got an object with keys [${Object.keys(event).join(", ")}]`);
+  if (!Array.isArray(records))
+    throw new MalformedEventError(`${EXPECTED}; got an object with keys [${Object.keys(event).join(", ")}]`);
   if (records.length > 0 && records.every((r) => isObject(r) && r.eventSource === "aws:sqs")) {
     return { source: "sqs", messages: records.map(parseSqsRecord) };
   }
@@ -56,7 +57,8 @@ function parseSqsRecord(record: Record<string, unknown>): SqsMessageObjects {
   try {
     const body: unknown = JSON.parse(String(record.body));
     if (isObject(body) && isTestEvent(body)) return { messageId, objects: [] };
-    if (!isObject(body) || !Array.isArray(body.Records)) throw new MalformedEventError(`${EXPECTED}; the message body is ${describe(body)}`);
+    if (!isObject(body) || !Array.isArray(body.Records))
+      throw new MalformedEventError(`${EXPECTED}; the message body is ${describe(body)}`);
     return { messageId, objects: parseS3Records(body.Records) };
   } catch (err) {
     const reason = err instanceof SyntaxError ? `its body is not JSON (${err.message})` : (err as Error).message;
@@ -73,9 +75,11 @@ function parseS3Records(records: unknown[]): ObjectRef[] {
       throw new MalformedEventError(`${where}.eventSource must be "aws:s3" or "ceph:s3", got ${describe(source)}`);
     }
     const major = String(record.eventVersion ?? "").split(".")[0];
-    if (major !== "2") throw new MalformedEventError(`${where}.eventVersion must be 2.x, got ${describe(record.eventVersion)}`);
+    if (major !== "2")
+      throw new MalformedEventError(`${where}.eventVersion must be 2.x, got ${describe(record.eventVersion)}`);
     const s3 = record.s3;
-    if (!isObject(s3) || !isObject(s3.bucket) || !isObject(s3.object)) throw new MalformedEventError(`${where}.s3 must hold bucket and object`);
+    if (!isObject(s3) || !isObject(s3.bucket) || !isObject(s3.object))
+      throw new MalformedEventError(`${where}.s3 must hold bucket and object`);
     const object = s3.object;
     return ref(where, {
       bucket: s3.bucket.name,
@@ -100,9 +104,12 @@ const EVENTBRIDGE_REASONS: Record<string, string> = {
 function parseEventBridge(event: Record<string, unknown>): ObjectRef[] {
   const detail = event.detail;
   if (event["detail-type"] !== "Object Created") {
-    throw new MalformedEventError(`an EventBridge event from aws.s3 must be "Object Created", got ${describe(event["detail-type"])}`);
+    throw new MalformedEventError(
+      `an EventBridge event from aws.s3 must be "Object Created", got ${describe(event["detail-type"])}`,
+    );
   }
-  if (!isObject(detail) || !isObject(detail.bucket) || !isObject(detail.object)) throw new MalformedEventError("EventBridge detail must hold bucket and object");
+  if (!isObject(detail) || !isObject(detail.bucket) || !isObject(detail.object))
+    throw new MalformedEventError("EventBridge detail must hold bucket and object");
   const object = detail.object;
   return [
     ref("detail", {
@@ -135,7 +142,8 @@ function ref(where: string, raw: Record<string, unknown>): ObjectRef {
 
 /** S3 notification keys are form-encoded: "+" is a space, a literal "+" is "%2B". */
 export function decodeS3Key(key: unknown, where = "key"): string {
-  if (typeof key !== "string") throw new MalformedEventError(`${where}: object key must be a string, got ${describe(key)}`);
+  if (typeof key !== "string")
+    throw new MalformedEventError(`${where}: object key must be a string, got ${describe(key)}`);
   try {
     return decodeURIComponent(key.replace(/\+/g, " "));
   } catch {

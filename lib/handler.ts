@@ -5,10 +5,10 @@
  */
 import type { Context, SQSBatchResponse } from "aws-lambda";
 import { ConfigurationError, TransientError } from "./errors";
-import { parseEvent, type ObjectRef } from "./event";
+import { type ObjectRef, parseEvent } from "./event";
 import { createLogger, type Logger } from "./log";
 import { Metrics } from "./metrics";
-import { processObject, type Outcome } from "./pipeline";
+import { type Outcome, processObject } from "./pipeline";
 import type { Runtime } from "./runtime";
 
 export interface ObjectReport {
@@ -19,10 +19,7 @@ export interface ObjectReport {
   durationMs: number;
 }
 
-export type HandlerResult =
-  | SQSBatchResponse
-  | { ignored: "s3:TestEvent" }
-  | { objects: ObjectReport[] };
+export type HandlerResult = SQSBatchResponse | { ignored: "s3:TestEvent" } | { objects: ObjectReport[] };
 
 export class InvocationFailedError extends Error {
   override readonly name = "InvocationFailedError";
@@ -77,7 +74,8 @@ export function createHandler(opts: HandlerOptions) {
       // A misconfigured function fails every object the same way: don't hammer Lark or S3 to learn it again.
       if (configProblem) return { kind: "failed", error: configProblem };
       // Starting now could mean being killed mid-write; the event is retried instead.
-      if (Date.now() >= deadline) return { kind: "failed", error: new TransientError("not started: the invocation is out of time") };
+      if (Date.now() >= deadline)
+        return { kind: "failed", error: new TransientError("not started: the invocation is out of time") };
       return processObject(ref, runtime, {
         deadline,
         onRetry: (err, attempt, delayMs) => {
@@ -90,7 +88,13 @@ export function createHandler(opts: HandlerOptions) {
       const started = Date.now();
       const outcome = await attempt(ref);
       if (outcome.kind === "failed" && outcome.error instanceof ConfigurationError) configProblem = outcome.error;
-      const report: ObjectReport = { bucket: ref.bucket, key: ref.key, versionId: ref.versionId, outcome, durationMs: Date.now() - started };
+      const report: ObjectReport = {
+        bucket: ref.bucket,
+        key: ref.key,
+        versionId: ref.versionId,
+        outcome,
+        durationMs: Date.now() - started,
+      };
       record(log, metrics, report);
       opts.onReport?.(report);
       return report;
@@ -139,7 +143,13 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
   };
   switch (outcome.kind) {
     case "uploaded":
-      Object.assign(fields, { size: outcome.size, parent: outcome.parent, fileToken: outcome.fileToken, route: outcome.route, attempts: outcome.calls });
+      Object.assign(fields, {
+        size: outcome.size,
+        parent: outcome.parent,
+        fileToken: outcome.fileToken,
+        route: outcome.route,
+        attempts: outcome.calls,
+      });
       metrics.add("Uploaded", "Count");
       metrics.add("UploadedBytes", "Bytes", outcome.size);
       if (outcome.larkMs !== undefined) metrics.larkLatency(outcome.larkMs);
@@ -151,13 +161,23 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
       log.info("skipped", fields);
       return;
     case "rejected":
-      Object.assign(fields, { code: outcome.code, reason: outcome.reason, size: outcome.size, larkCode: larkCodeOf(outcome.code) });
+      Object.assign(fields, {
+        code: outcome.code,
+        reason: outcome.reason,
+        size: outcome.size,
+        larkCode: larkCodeOf(outcome.code),
+      });
       metrics.rejected(outcome.code);
       log.warn("rejected", fields);
       return;
     case "failed":
       // A file token here means Lark has the file: the retry only writes the metadata (see pipeline writeBack).
-      Object.assign(fields, { error: outcome.error, attempts: outcome.calls, fileToken: outcome.fileToken, larkCode: (outcome.error as { larkCode?: number }).larkCode });
+      Object.assign(fields, {
+        error: outcome.error,
+        attempts: outcome.calls,
+        fileToken: outcome.fileToken,
+        larkCode: (outcome.error as { larkCode?: number }).larkCode,
+      });
       metrics.add(outcome.error instanceof ConfigurationError ? "ConfigurationErrors" : "TransientFailures", "Count");
       log.error("failed", fields);
       return;

@@ -1,6 +1,7 @@
 /** The HTTP transport to Lark: keep-alive connections, a timeout on every call, network faults typed. */
-import { Agent, request } from "undici";
+
 import type { Readable } from "node:stream";
+import { Agent, request } from "undici";
 import { TransientError } from "./errors";
 import type { LarkReply } from "./lark-reply";
 
@@ -16,7 +17,12 @@ export class LarkHttp {
   ) {}
 
   /** POSTs and reads the whole reply. Never throws for an HTTP status; throws TransientError when no reply came. */
-  async post(path: string, headers: Record<string, string>, body: LarkRequestBody, deadline?: number): Promise<LarkReply> {
+  async post(
+    path: string,
+    headers: Record<string, string>,
+    body: LarkRequestBody,
+    deadline?: number,
+  ): Promise<LarkReply> {
     const timeout = Math.max(1, Math.min(this.timeoutMs, deadline ? deadline - Date.now() : this.timeoutMs));
     try {
       const res = await request(this.baseUrl + path, {

@@ -41,9 +41,16 @@ export function interpretReply(what: string, reply: LarkReply, opts: { echoBody?
   if (code === undefined) throw new TransientError(`${what}: HTTP ${reply.status} without a Lark code`);
   if (TOKEN_CODES.has(code)) throw new TokenRejectedError(code);
   if (TRANSIENT_CODES.has(code) || reply.status >= 500 || reply.status === 429) {
-    throw new TransientError(`${what}: Lark ${code} ${msg}`, { larkCode: code, retryAfterMs: retryAfterMs(reply.headers) });
+    throw new TransientError(`${what}: Lark ${code} ${msg}`, {
+      larkCode: code,
+      retryAfterMs: retryAfterMs(reply.headers),
+    });
   }
-  if (APP_CODES.has(code)) throw new ConfigurationError(`${what}: Lark ${code} ${msg}: check LARK_APP_ID, the app secret and the app's scopes`, code);
+  if (APP_CODES.has(code))
+    throw new ConfigurationError(
+      `${what}: Lark ${code} ${msg}: check LARK_APP_ID, the app secret and the app's scopes`,
+      code,
+    );
   throw new RejectionError(`lark-${code}`, msg || "rejected by Lark");
 }
 

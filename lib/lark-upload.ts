@@ -11,7 +11,7 @@ import { interpretReply, type LarkBody } from "./lark-reply";
 import type { TenantTokens } from "./lark-token";
 import type { Pacer } from "./pacer";
 import type { ParentType } from "./parent-types";
-import { withRetries, type RetryOptions } from "./retry";
+import { type RetryOptions, withRetries } from "./retry";
 import type { Block } from "./s3-objects";
 
 const MEDIAS = "/open-apis/drive/v1/medias";
@@ -71,7 +71,11 @@ export class LarkUploader {
    * The chunked flow. `blocks` is called again when Lark expires the upload id, since the bytes of a
    * consumed stream are gone; each call must yield the file in blocks of the size Lark asked for.
    */
-  async uploadChunked(file: LarkFile, blocks: (blockSize: number) => AsyncIterable<Block>, retry: RetryOptions): Promise<UploadResult> {
+  async uploadChunked(
+    file: LarkFile,
+    blocks: (blockSize: number) => AsyncIterable<Block>,
+    retry: RetryOptions,
+  ): Promise<UploadResult> {
     const counter = { calls: 0, larkMs: 0 };
     for (let restarts = 0; ; restarts++) {
       try {
@@ -79,12 +83,20 @@ export class LarkUploader {
       } catch (err) {
         if (!(err instanceof RejectionError && err.code === `lark-${UPLOAD_ID_EXPIRED}`)) throw err;
         // Expiring twice in a row says nothing against the file: hand it to the next retry, don't tag it.
-        if (restarts >= 1) throw new TransientError("upload_part: the upload id expired again after a restart", { larkCode: UPLOAD_ID_EXPIRED });
+        if (restarts >= 1)
+          throw new TransientError("upload_part: the upload id expired again after a restart", {
+            larkCode: UPLOAD_ID_EXPIRED,
+          });
       }
     }
   }
 
-  private async chunkedOnce(file: LarkFile, blocks: (blockSize: number) => AsyncIterable<Block>, retry: RetryOptions, counter: Counter): Promise<string> {
+  private async chunkedOnce(
+    file: LarkFile,
+    blocks: (blockSize: number) => AsyncIterable<Block>,
+    retry: RetryOptions,
+    counter: Counter,
+  ): Promise<string> {
     const prepared = await this.call(
       `${MEDIAS}/upload_prepare`,
       () =>
@@ -103,7 +115,9 @@ export class LarkUploader {
     const blockSize = Number(prepared.data?.block_size);
     // Lark sets the block size (4 MiB today); the plan must cover the file exactly before any part is sent.
     if (!uploadId || !Number.isInteger(blockSize) || blockSize <= 0 || blockNum !== Math.ceil(file.size / blockSize)) {
-      throw new TransientError(`upload_prepare: unexpected reply ${JSON.stringify(prepared.data)} for ${file.size} bytes`);
+      throw new TransientError(
+        `upload_prepare: unexpected reply ${JSON.stringify(prepared.data)} for ${file.size} bytes`,
+      );
     }
     let seq = 0;
     for await (const block of blocks(blockSize)) {
@@ -125,12 +139,22 @@ export class LarkUploader {
       );
       seq++;
     }
-    const finished = await this.call(`${MEDIAS}/upload_finish`, () => json({ upload_id: uploadId, block_num: blockNum }), retry, counter);
+    const finished = await this.call(
+      `${MEDIAS}/upload_finish`,
+      () => json({ upload_id: uploadId, block_num: blockNum }),
+      retry,
+      counter,
+    );
     return fileTokenOf(finished);
   }
 
   /** One logical call: paced, authenticated (one token refresh), retried while transient. */
-  private call(path: string, makeRequest: () => PreparedRequest, retry: RetryOptions, counter: Counter): Promise<LarkBody> {
+  private call(
+    path: string,
+    makeRequest: () => PreparedRequest,
+    retry: RetryOptions,
+    counter: Counter,
+  ): Promise<LarkBody> {
     return withRetries(async () => {
       for (let refreshed = false; ; refreshed = true) {
         const token = await this.tokens.get();
@@ -140,7 +164,12 @@ export class LarkUploader {
             const req = makeRequest();
             const started = Date.now();
             try {
-              return await this.http.post(path, { ...req.headers, authorization: `Bearer ${token}` }, req.body, retry.deadline);
+              return await this.http.post(
+                path,
+                { ...req.headers, authorization: `Bearer ${token}` },
+                req.body,
+                retry.deadline,
+              );
             } finally {
               counter.larkMs += Date.now() - started;
             }
@@ -150,7 +179,9 @@ export class LarkUploader {
           if (err instanceof TokenRejectedError) {
             this.tokens.invalidate(token);
             if (!refreshed) continue;
-            throw new TransientError(`${path}: Lark rejected a freshly fetched token (${err.larkCode})`, { larkCode: err.larkCode });
+            throw new TransientError(`${path}: Lark rejected a freshly fetched token (${err.larkCode})`, {
+              larkCode: err.larkCode,
+            });
           }
           if (err instanceof TransientError && err.retryAfterMs) this.pacer.pauseFor(err.retryAfterMs);
           throw err;
@@ -184,7 +215,10 @@ function multipart(fields: [string, string][], fileName: string, block: Block): 
   });
   // form-data is an old-style stream that never emits "close", so undici never removes the listeners it
   // put on the keep-alive socket for it; a real Readable in between ends cleanly.
-  return { headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()) }, body: form.pipe(new PassThrough()) };
+  return {
+    headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()) },
+    body: form.pipe(new PassThrough()),
+  };
 }
 
 function fileTokenOf(body: LarkBody): string {

@@ -39,12 +39,27 @@ export class Metrics {
       defs.push({ Name: "LarkLatency", Unit: "Milliseconds" });
     }
     if (defs.length) {
-      write(JSON.stringify({ _aws: { Timestamp, CloudWatchMetrics: [{ Namespace: NAMESPACE, Dimensions: [["Service"]], Metrics: defs }] }, Service: service, ...values }));
+      write(
+        JSON.stringify({
+          _aws: { Timestamp, CloudWatchMetrics: [{ Namespace: NAMESPACE, Dimensions: [["Service"]], Metrics: defs }] },
+          Service: service,
+          ...values,
+        }),
+      );
     }
     for (const [code, count] of this.rejections) {
       write(
         JSON.stringify({
-          _aws: { Timestamp, CloudWatchMetrics: [{ Namespace: NAMESPACE, Dimensions: [["Service", "Code"]], Metrics: [{ Name: "Rejected", Unit: "Count" }] }] },
+          _aws: {
+            Timestamp,
+            CloudWatchMetrics: [
+              {
+                Namespace: NAMESPACE,
+                Dimensions: [["Service", "Code"]],
+                Metrics: [{ Name: "Rejected", Unit: "Count" }],
+              },
+            ],
+          },
           Service: service,
           Code: code,
           Rejected: count,

@@ -63,7 +63,8 @@ export class Pacer {
       let wait = this.pausedUntil - now;
       if (this.ends.length >= this.opts.perWindow) wait = Math.max(wait, this.ends[0]! + this.opts.windowMs - now);
       if (wait <= 0) return;
-      if (now + wait >= deadline) throw new TransientError(`Lark's rate window would open after the invocation's deadline`);
+      if (now + wait >= deadline)
+        throw new TransientError(`Lark's rate window would open after the invocation's deadline`);
       await this.sleep(wait);
     }
   }

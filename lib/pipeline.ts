@@ -3,33 +3,47 @@
  * and write the file_token back, or tell the user on the object why not.
  */
 import type { Config } from "./config";
-import { RejectionError, TransientError, type RejectionCode } from "./errors";
+import { type RejectionCode, RejectionError, TransientError } from "./errors";
 import type { ObjectRef } from "./event";
-import { type LarkFile, type LarkUploader, type UploadResult } from "./lark-upload";
+import type { LarkFile, LarkUploader, UploadResult } from "./lark-upload";
 import { UPLOAD_ALL_MAX_BYTES } from "./parent-types";
 import type { RetryOptions } from "./retry";
 import {
+  type Block,
   ERROR_TAG,
   FILE_ORIGIN_KEY,
   FILE_TOKEN_KEY,
   MAX_METADATA_BYTES,
   metadataBytes,
   ObjectChangedError,
-  originOf,
-  tokenMetadata,
-  type Block,
   type ObjectHead,
   type ObjectLocation,
   type OpenObject,
+  originOf,
   type S3Objects,
   type Tags,
+  tokenMetadata,
 } from "./s3-objects";
 import { resolveTarget } from "./target";
 
-export type SkipReason = "already-uploaded" | "stale-event" | "gone" | "folder-marker" | "overwritten-during-upload" | "error-tagged";
+export type SkipReason =
+  | "already-uploaded"
+  | "stale-event"
+  | "gone"
+  | "folder-marker"
+  | "overwritten-during-upload"
+  | "error-tagged";
 
 export type Outcome =
-  | { kind: "uploaded"; fileToken: string; size: number; parent: string; route: "upload_all" | "chunked"; calls: number; larkMs?: number }
+  | {
+      kind: "uploaded";
+      fileToken: string;
+      size: number;
+      parent: string;
+      route: "upload_all" | "chunked";
+      calls: number;
+      larkMs?: number;
+    }
   | { kind: "skipped"; reason: SkipReason; fileToken?: string; detail?: string }
   | { kind: "rejected"; code: RejectionCode; reason: string; size?: number; calls?: number }
   | { kind: "failed"; error: Error; calls?: number; fileToken?: string };
@@ -67,7 +81,11 @@ export type Decision =
  * saves HeadObject's round trip on the common path. Anything else (the echo of our own copy, objects found
  * by a backfill, anything too large or empty) is looked at with HeadObject first, so it is never downloaded.
  */
-export async function decide(ref: ObjectRef, deps: PipelineDeps, run: Pick<RunOptions, "skipErrorTagged">): Promise<Decision> {
+export async function decide(
+  ref: ObjectRef,
+  deps: PipelineDeps,
+  run: Pick<RunOptions, "skipErrorTagged">,
+): Promise<Decision> {
   if (ref.key.endsWith("/")) return skip("folder-marker");
   // Only an upload_all-sized body is opened ahead: a chunked one would sit idle through upload_prepare.
   const readAtOnce =
@@ -78,7 +96,9 @@ export async function decide(ref: ObjectRef, deps: PipelineDeps, run: Pick<RunOp
     ref.size > 0 &&
     ref.size <= Math.min(deps.config.maxFileBytes, UPLOAD_ALL_MAX_BYTES);
   const [found, tags] = await Promise.all([
-    readAtOnce ? deps.s3.open({ bucket: ref.bucket, key: ref.key }, ref.eTag!).catch((err: unknown) => err as Error) : deps.s3.head(ref.bucket, ref.key),
+    readAtOnce
+      ? deps.s3.open({ bucket: ref.bucket, key: ref.key }, ref.eTag!).catch((err: unknown) => err as Error)
+      : deps.s3.head(ref.bucket, ref.key),
     deps.s3.tags({ bucket: ref.bucket, key: ref.key, versionId: ref.versionId }).catch((err: unknown) => err as Error),
   ]);
   const opened = found && "blocks" in found ? found : undefined;
@@ -87,7 +107,13 @@ export async function decide(ref: ObjectRef, deps: PipelineDeps, run: Pick<RunOp
     if (found instanceof Error) {
       // S3 refused to read an object it has (archived): the user is told on the object, as with HeadObject.
       if (found instanceof RejectionError && tags) {
-        return { kind: "refuse", at: { bucket: ref.bucket, key: ref.key, versionId: ref.versionId }, tags, error: found, size: ref.size ?? 0 };
+        return {
+          kind: "refuse",
+          at: { bucket: ref.bucket, key: ref.key, versionId: ref.versionId },
+          tags,
+          error: found,
+          size: ref.size ?? 0,
+        };
       }
       throw found;
     }
@@ -105,7 +131,13 @@ function skip(reason: SkipReason, more: { fileToken?: string; detail?: string } 
   return { kind: "done", outcome: { kind: "skipped", reason, ...more } };
 }
 
-function judge(ref: ObjectRef, head: ObjectHead | undefined, tags: Tags | undefined, deps: PipelineDeps, run: Pick<RunOptions, "skipErrorTagged">): Decision {
+function judge(
+  ref: ObjectRef,
+  head: ObjectHead | undefined,
+  tags: Tags | undefined,
+  deps: PipelineDeps,
+  run: Pick<RunOptions, "skipErrorTagged">,
+): Decision {
   if (!head || !tags) return skip("gone");
   const token = head.metadata[FILE_TOKEN_KEY];
   // A token written for another key came along with a copy: this object is a new file for Lark.
@@ -135,10 +167,20 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
   try {
     const decision = await decide(ref, deps, run);
     if (decision.kind === "done") return decision.outcome;
-    if (decision.kind === "refuse") return await reject(deps, decision.at, decision.tags, decision.error, decision.size);
+    if (decision.kind === "refuse")
+      return await reject(deps, decision.at, decision.tags, decision.error, decision.size);
     if (decision.kind === "finish") {
       const { at, head, tags, fileToken } = decision;
-      return (await writeBack(deps, at, head, tags, fileToken, 0)) ?? { kind: "uploaded", fileToken, size: head.size, parent: "(uploaded earlier)", route: routeFor(head.size), calls: 0 };
+      return (
+        (await writeBack(deps, at, head, tags, fileToken, 0)) ?? {
+          kind: "uploaded",
+          fileToken,
+          size: head.size,
+          parent: "(uploaded earlier)",
+          route: routeFor(head.size),
+          calls: 0,
+        }
+      );
     }
     const { at, head, tags, file, opened } = decision;
 
@@ -170,13 +212,21 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
  * Writes the token onto the object; undefined when that worked. Lark has the file whatever happens here, so
  * a failed write must not cost another upload: the token is parked as a tag for the retry, and logged.
  */
-async function writeBack(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, tags: Tags, fileToken: string, calls: number): Promise<Outcome | undefined> {
+async function writeBack(
+  deps: PipelineDeps,
+  at: ObjectLocation,
+  head: ObjectHead,
+  tags: Tags,
+  fileToken: string,
+  calls: number,
+): Promise<Outcome | undefined> {
   try {
     await deps.s3.writeFileToken(at, head, tags, fileToken);
     return undefined;
   } catch (err) {
     // The object is no longer the one we uploaded: its own event will follow.
-    if (err instanceof ObjectChangedError) return { kind: "skipped", reason: "overwritten-during-upload", fileToken, detail: err.message };
+    if (err instanceof ObjectChangedError)
+      return { kind: "skipped", reason: "overwritten-during-upload", fileToken, detail: err.message };
     if (tags[FILE_TOKEN_KEY] !== fileToken) await deps.s3.tagPendingToken(at, tags, fileToken).catch(() => undefined);
     return { kind: "failed", error: err as Error, calls, fileToken };
   }
@@ -189,13 +239,17 @@ function checkMetadata(at: ObjectLocation, head: ObjectHead): void {
   // Lark's file tokens run to about 27 characters; 64 keeps room to spare.
   const needed = metadataBytes({ ...head.metadata, ...tokenMetadata(at, "x".repeat(64)) });
   if (needed > MAX_METADATA_BYTES) {
-    throw new RejectionError("metadata-too-large", `the object's user metadata leaves no room for ${FILE_TOKEN_KEY} within S3's 2 KB`);
+    throw new RejectionError(
+      "metadata-too-large",
+      `the object's user metadata leaves no room for ${FILE_TOKEN_KEY} within S3's 2 KB`,
+    );
   }
 }
 
 /** Whether the event announced content the key no longer holds; the newer content has its own event. */
 function staleness(ref: ObjectRef, head: ObjectHead): string | undefined {
-  if (ref.versionId && head.versionId && ref.versionId !== head.versionId) return `version ${ref.versionId} is no longer current`;
+  if (ref.versionId && head.versionId && ref.versionId !== head.versionId)
+    return `version ${ref.versionId} is no longer current`;
   if (ref.eTag && ref.eTag !== head.eTag) return `ETag ${ref.eTag} is no longer current`;
   if (ref.size !== undefined && ref.size !== head.size) return `size ${ref.size} is no longer current`;
   return undefined;
@@ -204,12 +258,22 @@ function staleness(ref: ObjectRef, head: ObjectHead): string | undefined {
 function checkSize(size: number, config: PipelineDeps["config"]): void {
   if (size === 0) throw new RejectionError("empty-file", "the object is empty and Lark does not take empty files");
   if (size > config.maxFileBytes) {
-    const why = config.largeFiles === "reject" && size > UPLOAD_ALL_MAX_BYTES ? "upload_all takes at most 20971520 bytes" : "MAX_FILE_BYTES";
+    const why =
+      config.largeFiles === "reject" && size > UPLOAD_ALL_MAX_BYTES
+        ? "upload_all takes at most 20971520 bytes"
+        : "MAX_FILE_BYTES";
     throw new RejectionError("too-large", `${size} bytes is above the limit of ${config.maxFileBytes} bytes (${why})`);
   }
 }
 
-async function upload(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, file: LarkFile, run: RunOptions, opened?: OpenObject): Promise<UploadResult> {
+async function upload(
+  deps: PipelineDeps,
+  at: ObjectLocation,
+  head: ObjectHead,
+  file: LarkFile,
+  run: RunOptions,
+  opened?: OpenObject,
+): Promise<UploadResult> {
   const retry: RetryOptions = { maxAttempts: deps.config.maxAttempts, deadline: run.deadline, onRetry: run.onRetry };
   // The open response is read first; a later pass (a chunked upload started over) opens the object again.
   let first = opened;
@@ -232,13 +296,22 @@ async function upload(deps: PipelineDeps, at: ObjectLocation, head: ObjectHead, 
 }
 
 /** Tells the user on the object. The tag is the visible answer, so failing to write it (TagLimitError) is a failure. */
-async function reject(deps: PipelineDeps, at: ObjectLocation, tags: Tags, err: RejectionError, size: number): Promise<Outcome> {
+async function reject(
+  deps: PipelineDeps,
+  at: ObjectLocation,
+  tags: Tags,
+  err: RejectionError,
+  size: number,
+): Promise<Outcome> {
   await deps.s3.tagError(at, tags, errorTagValue(err));
   return { kind: "rejected", code: err.code, reason: err.reason, size };
 }
 
 /** Tag values allow letters, digits, spaces and _ . : / = + - @, up to 256 characters. */
 export function errorTagValue(err: RejectionError): string {
-  const reason = err.reason.replace(/[^\p{L}\p{N}\p{Zs}_.:/=+\-@]/gu, " ").replace(/\s+/g, " ").trim();
+  const reason = err.reason
+    .replace(/[^\p{L}\p{N}\p{Zs}_.:/=+\-@]/gu, " ")
+    .replace(/\s+/g, " ")
+    .trim();
   return `${err.code}: ${reason}`.slice(0, 256).trim();
 }

@@ -2,7 +2,7 @@
  * The long-lived parts of the function, built once per process (cold start) and reused by every
  * invocation: clients with their keep-alive connections, the token cache and the upload pacer.
  */
-import { loadConfig, type Config } from "./config";
+import { type Config, loadConfig } from "./config";
 import { LarkHttp } from "./lark-http";
 import { TenantTokens } from "./lark-token";
 import { LarkUploader } from "./lark-upload";

@@ -2,19 +2,20 @@
  * Everything the function does to S3: read the object's head and tags, read its bytes pinned to the
  * version the event announced, write the file_token back with a guarded self-copy, and tag failures.
  */
+
+import { createHash } from "node:crypto";
 import {
   CopyObjectCommand,
+  type CopyObjectCommandInput,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   GetObjectTaggingCommand,
   HeadObjectCommand,
+  type HeadObjectCommandOutput,
   PutObjectTaggingCommand,
   S3Client,
-  type CopyObjectCommandInput,
-  type GetObjectCommandOutput,
-  type HeadObjectCommandOutput,
   type Tag,
 } from "@aws-sdk/client-s3";
-import { createHash } from "node:crypto";
 import ADLER32 from "adler-32";
 import { ConfigurationError, RejectionError, TransientError } from "./errors";
 
@@ -117,7 +118,9 @@ export class S3Objects {
 
   /** The current object at this key (never pinned: staleness is judged against what is there now); undefined when gone. */
   async head(bucket: string, key: string): Promise<ObjectHead | undefined> {
-    const out = await this.call(() => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), { missingOk: true });
+    const out = await this.call(() => this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key })), {
+      missingOk: true,
+    });
     return out && headOf(out);
   }
 
@@ -138,7 +141,10 @@ export class S3Objects {
    */
   async open(at: ObjectLocation, eTag: string): Promise<OpenObject | undefined> {
     const out = await this.call(
-      () => this.s3.send(new GetObjectCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId, IfMatch: quote(eTag) })),
+      () =>
+        this.s3.send(
+          new GetObjectCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId, IfMatch: quote(eTag) }),
+        ),
       { missingOk: true },
     );
     if (!out) return undefined;
@@ -222,7 +228,14 @@ export class S3Objects {
 
   private async putTags(at: ObjectLocation, tags: Tags): Promise<void> {
     await this.call(() =>
-      this.s3.send(new PutObjectTaggingCommand({ Bucket: at.bucket, Key: at.key, VersionId: at.versionId, Tagging: { TagSet: toTagSet(tags) } })),
+      this.s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: at.bucket,
+          Key: at.key,
+          VersionId: at.versionId,
+          Tagging: { TagSet: toTagSet(tags) },
+        }),
+      ),
     );
   }
 
@@ -235,11 +248,18 @@ export class S3Objects {
       const status = e.$metadata?.httpStatusCode;
       if (opts.missingOk && (status === 404 || e.name === "NoSuchKey" || e.name === "NotFound")) return undefined;
       if (status === 404 || e.name === "NoSuchKey") throw new ObjectChangedError("the object is gone");
-      if (status === 412 || e.name === "PreconditionFailed") throw new ObjectChangedError("the object was overwritten meanwhile");
+      if (status === 412 || e.name === "PreconditionFailed")
+        throw new ObjectChangedError("the object was overwritten meanwhile");
       // Glacier / Deep Archive: unreadable until restored, which is the user's call, not a retry's.
-      if (e.name === "InvalidObjectState") throw new RejectionError("archived-object", "the object is in an archive storage class; restore it, then re-run");
+      if (e.name === "InvalidObjectState")
+        throw new RejectionError(
+          "archived-object",
+          "the object is in an archive storage class; restore it, then re-run",
+        );
       if (status === 403 || e.name === "AccessDenied") {
-        throw new ConfigurationError(`S3 denied access (${e.name}): check the function's IAM permissions and KMS key policy`);
+        throw new ConfigurationError(
+          `S3 denied access (${e.name}): check the function's IAM permissions and KMS key policy`,
+        );
       }
       throw new TransientError(`S3 ${e.name ?? "error"}: ${e.message ?? String(err)}`, { cause: err });
     }
@@ -250,7 +270,12 @@ export class S3Objects {
  * Cuts a body into blocks without copying a byte: a block is the list of socket buffers it spans, the
  * one crossing a boundary split with subarray. Peak memory is one block, plus nothing.
  */
-async function* readBlocks(body: AsyncIterable<Uint8Array> & { destroy?: () => void }, size: number, blockSize: number, where: string): AsyncGenerator<Block> {
+async function* readBlocks(
+  body: AsyncIterable<Uint8Array> & { destroy?: () => void },
+  size: number,
+  blockSize: number,
+  where: string,
+): AsyncGenerator<Block> {
   let parts: Buffer[] = [];
   let filled = 0; // bytes in the current block
   let done = 0; // bytes in the blocks already yielded

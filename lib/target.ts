@@ -14,13 +14,23 @@ export const TAG_ROUTE_TOKEN = "lark-drive-route-token";
 
 const MAX_NAME_CHARS = 250;
 
-export function resolveTarget(key: string, size: number, tags: Tags, defaultParent?: { type: ParentType; node: string }): LarkFile {
+export function resolveTarget(
+  key: string,
+  size: number,
+  tags: Tags,
+  defaultParent?: { type: ParentType; node: string },
+): LarkFile {
   const taggedType = tags[TAG_PARENT_TYPE]?.trim();
   const taggedNode = tags[TAG_PARENT_NODE]?.trim();
   const parentType = taggedType || (taggedNode ? undefined : defaultParent?.type);
   const parentNode = taggedNode || (taggedType ? undefined : defaultParent?.node);
   if (!parentType || !parentNode) {
-    const missing = !parentType && !parentNode ? `${TAG_PARENT_TYPE} and ${TAG_PARENT_NODE}` : !parentType ? TAG_PARENT_TYPE : TAG_PARENT_NODE;
+    const missing =
+      !parentType && !parentNode
+        ? `${TAG_PARENT_TYPE} and ${TAG_PARENT_NODE}`
+        : !parentType
+          ? TAG_PARENT_TYPE
+          : TAG_PARENT_NODE;
     throw new RejectionError("missing-parent", `tag ${missing} missing and no default parent is configured`);
   }
   if (!isParentType(parentType)) {
@@ -43,7 +53,10 @@ function fileName(raw: string): string {
   const chars = [...name].length;
   if (chars === 0) throw new RejectionError("invalid-file-name", "the file name is empty; set the lark-file-name tag");
   if (chars > MAX_NAME_CHARS) {
-    throw new RejectionError("invalid-file-name", `the file name has ${chars} characters, Lark allows ${MAX_NAME_CHARS}; set the lark-file-name tag`);
+    throw new RejectionError(
+      "invalid-file-name",
+      `the file name has ${chars} characters, Lark allows ${MAX_NAME_CHARS}; set the lark-file-name tag`,
+    );
   }
   return name;
 }

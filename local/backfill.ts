@@ -15,10 +15,10 @@
  * 2 bad arguments or settings, 130 interrupted.
  */
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { loadConfig, type Config } from "../lib/config";
+import { type Config, loadConfig } from "../lib/config";
 import { ConfigurationError } from "../lib/errors";
 import type { ObjectRef } from "../lib/event";
-import { decide, processObject, type Outcome } from "../lib/pipeline";
+import { decide, type Outcome, processObject } from "../lib/pipeline";
 import { createRuntime } from "../lib/runtime";
 import { createS3Client, ERROR_TAG } from "../lib/s3-objects";
 import { Progress } from "./backfill/progress";
@@ -46,7 +46,8 @@ const parsed = cli("backfill", USAGE, { "dry-run": { type: "boolean" }, "retry-e
 const args = parsed.args;
 // Annotated, so that TypeScript knows a call to it does not return.
 const usage: (problem?: string) => never = parsed.usage;
-if (args.positionals.length !== 1) usage(args.positionals.length ? "one s3://bucket/prefix at a time" : "which bucket? s3://BUCKET[/PREFIX]");
+if (args.positionals.length !== 1)
+  usage(args.positionals.length ? "one s3://bucket/prefix at a time" : "which bucket? s3://BUCKET[/PREFIX]");
 const target = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(args.positionals[0]!);
 if (!target) usage(`"${args.positionals[0]}" is not s3://BUCKET[/PREFIX]`);
 const bucket = target[1]!;
@@ -60,7 +61,8 @@ useDevStackLark(env);
 if (dryRun) {
   // Nothing is sent to Lark, so a dry run does not need its credentials.
   env.LARK_APP_ID ||= "dry-run";
-  if (!["LARK_APP_SECRET", "LARK_APP_SECRET_SSM_PARAMETER", "LARK_APP_SECRET_SECRET_ID"].some((v) => env[v])) env.LARK_APP_SECRET = "dry-run";
+  if (!["LARK_APP_SECRET", "LARK_APP_SECRET_SSM_PARAMETER", "LARK_APP_SECRET_SECRET_ID"].some((v) => env[v]))
+    env.LARK_APP_SECRET = "dry-run";
 }
 let config: Config;
 try {
@@ -74,13 +76,28 @@ try {
 function useDevStackLark(e: Record<string, string | undefined>): void {
   const info = readStackInfo(e);
   if (!info?.emulator || !sameEndpoint(e.AWS_ENDPOINT_URL_S3, info.s3Endpoint)) return;
-  const larkSet = ["LARK_APP_ID", "LARK_APP_SECRET", "LARK_APP_SECRET_SSM_PARAMETER", "LARK_APP_SECRET_SECRET_ID", "LARK_BASE_URL"].some((v) => e[v]?.trim());
+  const larkSet = [
+    "LARK_APP_ID",
+    "LARK_APP_SECRET",
+    "LARK_APP_SECRET_SSM_PARAMETER",
+    "LARK_APP_SECRET_SECRET_ID",
+    "LARK_BASE_URL",
+  ].some((v) => e[v]?.trim());
   if (larkSet || !alive(info.pid)) return;
-  Object.assign(e, { LARK_APP_ID: info.emulator.appId, LARK_APP_SECRET: info.emulator.appSecret, LARK_BASE_URL: info.emulator.baseUrl });
+  Object.assign(e, {
+    LARK_APP_ID: info.emulator.appId,
+    LARK_APP_SECRET: info.emulator.appSecret,
+    LARK_BASE_URL: info.emulator.baseUrl,
+  });
   if (info.defaultParent && !e.LARK_DEFAULT_PARENT_TYPE?.trim() && !e.LARK_DEFAULT_PARENT_NODE?.trim()) {
-    Object.assign(e, { LARK_DEFAULT_PARENT_TYPE: info.defaultParent.type, LARK_DEFAULT_PARENT_NODE: info.defaultParent.node });
+    Object.assign(e, {
+      LARK_DEFAULT_PARENT_TYPE: info.defaultParent.type,
+      LARK_DEFAULT_PARENT_NODE: info.defaultParent.node,
+    });
   }
-  notes.push(`Lark: the emulator of npm start at ${info.emulator.baseUrl} (from ${shown(stateDir(e))}/env.json; set LARK_* to override)`);
+  notes.push(
+    `Lark: the emulator of npm start at ${info.emulator.baseUrl} (from ${shown(stateDir(e))}/env.json; set LARK_* to override)`,
+  );
 }
 
 function alive(pid: number): boolean {
@@ -94,7 +111,13 @@ function alive(pid: number): boolean {
 
 // ---------- run ----------
 
-type Tally = { uploaded: number; uploadedBytes: number; skipped: Map<string, number>; rejected: Map<string, number>; failed: { key: string; error: Error }[] };
+type Tally = {
+  uploaded: number;
+  uploadedBytes: number;
+  skipped: Map<string, number>;
+  rejected: Map<string, number>;
+  failed: { key: string; error: Error }[];
+};
 const tally: Tally = { uploaded: 0, uploadedBytes: 0, skipped: new Map(), rejected: new Map(), failed: [] };
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
@@ -120,7 +143,9 @@ try {
   refs = await list(lister, bucket, prefix);
 } catch (err) {
   const e = err as { name?: string; message?: string; code?: string };
-  process.stderr.write(`npm run backfill: listing ${where} failed: ${e.name ?? "Error"}: ${e.message ?? e.code ?? String(err)}\n`);
+  process.stderr.write(
+    `npm run backfill: listing ${where} failed: ${e.name ?? "Error"}: ${e.message ?? e.code ?? String(err)}\n`,
+  );
   process.exit(e.name === "NoSuchBucket" ? 2 : 1);
 }
 const totalBytes = refs.reduce((n, r) => n + (r.size ?? 0), 0);
@@ -140,13 +165,20 @@ for (const [i, ref] of refs.entries()) {
         deadline: Date.now() + 15 * 60_000,
         skipErrorTagged: !retryErrors,
         onRetry: (err, attempt, delayMs) => {
-          if (!progress.tty) progress.print(paint.dim(`  retrying ${ref.key} (attempt ${attempt} failed, next in ${formatMs(delayMs)}): ${err.message}`));
+          if (!progress.tty)
+            progress.print(
+              paint.dim(
+                `  retrying ${ref.key} (attempt ${attempt} failed, next in ${formatMs(delayMs)}): ${err.message}`,
+              ),
+            );
         },
       });
   attempted++;
   count(outcome, ref);
   const notable = outcome.kind === "rejected" || outcome.kind === "failed";
-  const line = dryRun ? dryRunLine(ref, outcome) : outcomeLine({ key: ref.key, outcome, durationMs: Date.now() - t0, size: ref.size }, paint);
+  const line = dryRun
+    ? dryRunLine(ref, outcome)
+    : outcomeLine({ key: ref.key, outcome, durationMs: Date.now() - t0, size: ref.size }, paint);
   const numbered = `${paint.dim(`[${i + 1}/${refs.length}]`)} ${line}`;
   progress.finish(ref.size ?? 0, !progress.tty || notable ? numbered : undefined);
   if (outcome.kind === "failed" && outcome.error instanceof ConfigurationError) {
@@ -160,7 +192,11 @@ lister.destroy();
 
 // ---------- summary ----------
 
-const list_ = (m: Map<string, number>) => [...m.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(", ");
+const list_ = (m: Map<string, number>) =>
+  [...m.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(", ");
 const sum = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
 const would = dryRun ? "would " : "";
 print();
@@ -169,9 +205,13 @@ print(
     (dryRun ? ": nothing was uploaded or written" : ""),
 );
 print(`  ${would}upload${dryRun ? "" : "ed"} ${tally.uploaded} (${formatBytes(tally.uploadedBytes)})`);
-print(`  ${would}skip${dryRun ? "" : "ped"} ${sum(tally.skipped)}${tally.skipped.size ? ` (${list_(tally.skipped)})` : ""}`);
+print(
+  `  ${would}skip${dryRun ? "" : "ped"} ${sum(tally.skipped)}${tally.skipped.size ? ` (${list_(tally.skipped)})` : ""}`,
+);
 const rejectedCount = sum(tally.rejected);
-print(`  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${rejectedCount && !dryRun ? ` - the reason is on each object's ${ERROR_TAG} tag` : ""}`);
+print(
+  `  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${rejectedCount && !dryRun ? ` - the reason is on each object's ${ERROR_TAG} tag` : ""}`,
+);
 if (!dryRun || tally.failed.length) {
   print(`  ${dryRun ? "could not check" : "failed"} ${tally.failed.length}`);
   for (const f of tally.failed.slice(0, 10)) print(paint.red(`    ${f.key}: ${f.error.name}: ${f.error.message}`));
@@ -180,9 +220,14 @@ if (!dryRun || tally.failed.length) {
 const notAttempted = refs.length - attempted;
 if (notAttempted) print(`  not attempted ${notAttempted} (${configProblem ? "configuration problem" : "interrupted"})`);
 if (configProblem) print(paint.red(`stopped: ${configProblem.message}. Fix the settings and run again.`));
-else if (tally.failed.length) print(`Run the same command again to retry the failed object(s); what is done is skipped.`);
+else if (tally.failed.length)
+  print(`Run the same command again to retry the failed object(s); what is done is skipped.`);
 if (!dryRun && !retryErrors && tally.skipped.get("error-tagged")) {
-  print(paint.dim(`${tally.skipped.get("error-tagged")} object(s) tagged ${ERROR_TAG} were left alone: fix their tags and add --retry-errors.`));
+  print(
+    paint.dim(
+      `${tally.skipped.get("error-tagged")} object(s) tagged ${ERROR_TAG} were left alone: fix their tags and add --retry-errors.`,
+    ),
+  );
 }
 
 process.exit(tally.failed.length || configProblem ? 1 : interrupted ? 130 : 0);
@@ -193,7 +238,9 @@ async function list(s3: S3Client, b: string, p: string): Promise<ObjectRef[]> {
   const found: ObjectRef[] = [];
   let token: string | undefined;
   do {
-    const page = await s3.send(new ListObjectsV2Command({ Bucket: b, Prefix: p || undefined, ContinuationToken: token }));
+    const page = await s3.send(
+      new ListObjectsV2Command({ Bucket: b, Prefix: p || undefined, ContinuationToken: token }),
+    );
     for (const o of page.Contents ?? []) {
       if (!o.Key) continue;
       found.push({ bucket: b, key: o.Key, eTag: o.ETag?.replace(/"/g, "") || undefined, size: o.Size });
@@ -228,10 +275,26 @@ async function predict(ref: ObjectRef): Promise<Outcome> {
   try {
     const decision = await decide(ref, runtime, { skipErrorTagged: !retryErrors });
     if (decision.kind === "done") return decision.outcome;
-    if (decision.kind === "refuse") return { kind: "rejected", code: decision.error.code, reason: decision.error.reason, size: decision.size };
-    if (decision.kind === "finish") return { kind: "uploaded", fileToken: decision.fileToken, size: decision.head.size, parent: "(uploaded, metadata write pending)", route: "upload_all", calls: 0 };
+    if (decision.kind === "refuse")
+      return { kind: "rejected", code: decision.error.code, reason: decision.error.reason, size: decision.size };
+    if (decision.kind === "finish")
+      return {
+        kind: "uploaded",
+        fileToken: decision.fileToken,
+        size: decision.head.size,
+        parent: "(uploaded, metadata write pending)",
+        route: "upload_all",
+        calls: 0,
+      };
     const { head, file } = decision;
-    return { kind: "uploaded", fileToken: "", size: head.size, parent: `${file.parentType}/${file.parentNode}`, route: "upload_all", calls: 0 };
+    return {
+      kind: "uploaded",
+      fileToken: "",
+      size: head.size,
+      parent: `${file.parentType}/${file.parentNode}`,
+      route: "upload_all",
+      calls: 0,
+    };
   } catch (err) {
     return { kind: "failed", error: err as Error };
   }
@@ -243,7 +306,9 @@ function dryRunLine(ref: ObjectRef, outcome: Outcome): string {
     case "uploaded":
       return `would upload  ${ref.key}  ${size}  -> ${outcome.parent}`;
     case "skipped":
-      return paint.dim(`would skip    ${ref.key}  ${size}  ${outcome.reason}${outcome.detail ? `  ${outcome.detail}` : ""}`);
+      return paint.dim(
+        `would skip    ${ref.key}  ${size}  ${outcome.reason}${outcome.detail ? `  ${outcome.detail}` : ""}`,
+      );
     case "rejected":
       return paint.yellow(`would reject  ${ref.key}  ${size}  ${outcome.code}: ${outcome.reason}`);
     case "failed":

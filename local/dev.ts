@@ -13,16 +13,24 @@ import { randomUUID } from "node:crypto";
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { loadConfig, type Config } from "../lib/config";
+import { type Config, loadConfig } from "../lib/config";
 import { decodeS3Key } from "../lib/event";
 import { createHandler, type ObjectReport } from "../lib/handler";
 import { createLogger } from "../lib/log";
 import { createRuntime } from "../lib/runtime";
 import { secretReader } from "../lib/secret";
-import { startLarkEmulator, type LarkEmulator } from "./lark-emulator";
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, type AwsS3Record, type LocalS3 } from "./local-s3";
 import { clock, formatMs, outcomeLine, painter, wantsColor } from "./dev/format";
-import { DEFAULT_BUCKET, DEFAULT_LARK_EMULATOR_PORT, DEFAULT_S3_PORT, DEMO_PARENT, shown, stateDir, type DevStackInfo } from "./dev/state";
+import {
+  DEFAULT_BUCKET,
+  DEFAULT_LARK_EMULATOR_PORT,
+  DEFAULT_S3_PORT,
+  DEMO_PARENT,
+  type DevStackInfo,
+  shown,
+  stateDir,
+} from "./dev/state";
+import { type LarkEmulator, startLarkEmulator } from "./lark-emulator";
+import { type AwsS3Record, LOCAL_CREDENTIALS, LOCAL_REGION, type LocalS3, startLocalS3 } from "./local-s3";
 
 /** Lambda retries a failed asynchronous invocation twice before the on-failure destination. */
 const LAMBDA_ASYNC_RETRIES = 2;
@@ -41,14 +49,16 @@ function intEnv(name: string, fallback: number, min: number, max: number): numbe
   const raw = process.env[name]?.trim();
   if (!raw) return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) fail(`${name} must be an integer from ${min} to ${max}, got "${raw}"`, 2);
+  if (!Number.isInteger(value) || value < min || value > max)
+    fail(`${name} must be an integer from ${min} to ${max}, got "${raw}"`, 2);
   return value;
 }
 
 const s3Port = intEnv("S3_PORT", DEFAULT_S3_PORT, 1, 65535);
 const larkPort = intEnv("LARK_EMULATOR_PORT", DEFAULT_LARK_EMULATOR_PORT, 1, 65535);
 const bucket = process.env.BUCKET?.trim() || DEFAULT_BUCKET;
-if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) fail(`BUCKET must be a valid S3 bucket name, got "${bucket}"`, 2);
+if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
+  fail(`BUCKET must be a valid S3 bucket name, got "${bucket}"`, 2);
 // s3rver announces an object on PutObject, before the writer's PutObjectTagging (S3 takes the tags with
 // the PutObject; s3rver ignores that header). Were the event handled at once, the function would read
 // the object untagged. So each event is held this long, per key, before it is handed to the function.
@@ -90,7 +100,13 @@ if (realLark) {
     fnEnv.LARK_DEFAULT_PARENT_TYPE = DEMO_PARENT.type;
     fnEnv.LARK_DEFAULT_PARENT_NODE = DEMO_PARENT.node;
   }
-  checkConfig({ ...fnEnv, AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${s3Port}`, LARK_APP_ID: "x", LARK_APP_SECRET: "x", LARK_BASE_URL: "http://127.0.0.1:1" });
+  checkConfig({
+    ...fnEnv,
+    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${s3Port}`,
+    LARK_APP_ID: "x",
+    LARK_APP_SECRET: "x",
+    LARK_BASE_URL: "http://127.0.0.1:1",
+  });
 }
 
 function checkConfig(env: Record<string, string | undefined>): Config {
@@ -124,11 +140,20 @@ try {
 const endpoint = localS3.endpoint;
 
 // The function finds its S3 credentials the standard way, as in Lambda: here they are s3rver's.
-Object.assign(process.env, { AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey, AWS_REGION: LOCAL_REGION });
+Object.assign(process.env, {
+  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+  AWS_REGION: LOCAL_REGION,
+});
 delete process.env.AWS_SESSION_TOKEN;
 delete process.env.AWS_PROFILE;
 Object.assign(fnEnv, { AWS_ENDPOINT_URL_S3: endpoint });
-if (emulator) Object.assign(fnEnv, { LARK_APP_ID: emulator.appId, LARK_APP_SECRET: emulator.appSecret, LARK_BASE_URL: emulator.url });
+if (emulator)
+  Object.assign(fnEnv, {
+    LARK_APP_ID: emulator.appId,
+    LARK_APP_SECRET: emulator.appSecret,
+    LARK_BASE_URL: emulator.url,
+  });
 
 let config: Config;
 try {
@@ -141,11 +166,13 @@ try {
 // The handler's JSON logs (and its EMF metric lines, which lib/metrics.ts writes straight to
 // process.stdout as CloudWatch expects) are too noisy for a terminal: everything that reaches
 // process.stdout other than this runner's own lines goes to function.log, which plays CloudWatch Logs.
-process.stdout.write = function (chunk: unknown, encodingOrDone?: unknown, done?: unknown): boolean {
-  const callback = [encodingOrDone, done].find((f) => typeof f === "function") as ((err?: Error | null) => void) | undefined;
+process.stdout.write = ((chunk: unknown, encodingOrDone?: unknown, done?: unknown): boolean => {
+  const callback = [encodingOrDone, done].find((f) => typeof f === "function") as
+    | ((err?: Error | null) => void)
+    | undefined;
   functionLog.write(chunk as string, callback);
   return true;
-} as typeof process.stdout.write;
+}) as typeof process.stdout.write;
 
 const runtime = createRuntime(config);
 const handler = createHandler({
@@ -207,7 +234,11 @@ async function invoke(event: Notification, attempt: number): Promise<void> {
   running = new Map(event.Records.map((r) => [safeDecode(r.s3.object.key), r]));
   try {
     const end = Date.now() + timeoutMs;
-    await handler(event, { awsRequestId: randomUUID(), functionName: "upload-to-lark", getRemainingTimeInMillis: () => Math.max(0, end - Date.now()) });
+    await handler(event, {
+      awsRequestId: randomUUID(),
+      functionName: "upload-to-lark",
+      getRemainingTimeInMillis: () => Math.max(0, end - Date.now()),
+    });
   } catch (err) {
     const message = (err as Error).message;
     if (attempt <= LAMBDA_ASYNC_RETRIES) {
@@ -221,7 +252,11 @@ async function invoke(event: Notification, attempt: number): Promise<void> {
       retries.add(timer);
     } else {
       print(paint.red(`${clock()}  invocation failed (attempt ${attempt} of ${LAMBDA_ASYNC_RETRIES + 1}): ${message}`));
-      print(paint.red(`          gave up: on AWS this event would go to the on-failure destination. Redrive: npm run backfill -- s3://${bucket}/`));
+      print(
+        paint.red(
+          `          gave up: on AWS this event would go to the on-failure destination. Redrive: npm run backfill -- s3://${bucket}/`,
+        ),
+      );
     }
   } finally {
     running = new Map();
@@ -271,18 +306,34 @@ print(paint.bold("s3-to-lark: local stack"));
 print(`  ${s3Line}`);
 if (emulator) {
   print(`  Lark emulator   ${emulator.url}   app ${emulator.appId}   request log ${shown(emulatorLogPath)}`);
-  if (process.env.LARK_BASE_URL?.trim()) print(paint.yellow(`                  (LARK_BASE_URL is ignored: without LARK_APP_ID and LARK_APP_SECRET the emulator is used)`));
+  if (process.env.LARK_BASE_URL?.trim())
+    print(
+      paint.yellow(
+        `                  (LARK_BASE_URL is ignored: without LARK_APP_ID and LARK_APP_SECRET the emulator is used)`,
+      ),
+    );
 } else {
   print(`  Lark            ${config.larkBaseUrl}   app ${config.appId}   (REAL Lark: the emulator is not started)`);
 }
-print(`  function        lib/handler.ts on every object created in s3://${bucket}, one event at a time, ${LAMBDA_ASYNC_RETRIES} retries`);
+print(
+  `  function        lib/handler.ts on every object created in s3://${bucket}, one event at a time, ${LAMBDA_ASYNC_RETRIES} retries`,
+);
 print(`                  JSON logs and metrics -> ${shown(functionLogPath)}`);
 if (config.defaultParent) {
-  const demo = emulator && config.defaultParent.node === DEMO_PARENT.node ? " (a made-up node the emulator accepts)" : "";
+  const demo =
+    emulator && config.defaultParent.node === DEMO_PARENT.node ? " (a made-up node the emulator accepts)" : "";
   print(`                  untagged files go to ${config.defaultParent.type}/${config.defaultParent.node}${demo}`);
 } else {
-  print(paint.yellow(`                  no default parent: an untagged file is refused (lark-upload-error: missing-parent).`));
-  print(paint.yellow(`                  Tag files with lark-parent-type/lark-parent-node, or set LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE.`));
+  print(
+    paint.yellow(
+      `                  no default parent: an untagged file is refused (lark-upload-error: missing-parent).`,
+    ),
+  );
+  print(
+    paint.yellow(
+      `                  Tag files with lark-parent-type/lark-parent-node, or set LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE.`,
+    ),
+  );
 }
 print();
 print(paint.bold("Drop a file in:"));
@@ -292,11 +343,19 @@ print(
   `  aws --endpoint-url ${ep} s3api put-object-tagging --bucket ${bucket} --key file.pdf ` +
     `--tagging 'TagSet=[{Key=lark-parent-type,Value=docx_file},{Key=lark-parent-node,Value=doxcn…}]'`,
 );
-print(paint.dim(`    (tags count only if set within ${eventDelayMs} ms of the upload, when the function reads them: npm run put does that;`));
+print(
+  paint.dim(
+    `    (tags count only if set within ${eventDelayMs} ms of the upload, when the function reads them: npm run put does that;`,
+  ),
+);
 print(paint.dim(`     for the two aws commands chained with &&, start with DEV_EVENT_DELAY_MS=3000)`));
 print(`In another shell, paste:`);
-print(`  export AWS_ENDPOINT_URL_S3=${ep} AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_REGION=${LOCAL_REGION} BUCKET=${bucket}`);
-print(paint.dim(`  (then aws s3 … needs no --endpoint-url, and npm run backfill -- s3://${bucket}/ reaches this stack)`));
+print(
+  `  export AWS_ENDPOINT_URL_S3=${ep} AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_REGION=${LOCAL_REGION} BUCKET=${bucket}`,
+);
+print(
+  paint.dim(`  (then aws s3 … needs no --endpoint-url, and npm run backfill -- s3://${bucket}/ reaches this stack)`),
+);
 if (emulator) print(`What the emulator received:  curl ${emulator.url}/__emulator/files`);
 print();
 print(paint.bold(`ready: watching s3://${bucket} (Ctrl-C to stop)`));
@@ -313,7 +372,11 @@ async function shutdown(signal: string): Promise<void> {
   const dropped = held.size + retries.size;
   for (const t of held.values()) clearTimeout(t);
   for (const t of retries) clearTimeout(t);
-  print(paint.dim(`${clock()}  ${signal}: stopping${dropped ? ` (${dropped} pending event(s) dropped: npm run backfill picks them up)` : ""}`));
+  print(
+    paint.dim(
+      `${clock()}  ${signal}: stopping${dropped ? ` (${dropped} pending event(s) dropped: npm run backfill picks them up)` : ""}`,
+    ),
+  );
   // Let an upload in flight finish (bounded), then close the servers.
   await Promise.race([chain, sleep(5000)]);
   await closeServers();
@@ -340,7 +403,10 @@ async function portFree(port: number, envName: string, what: string): Promise<vo
   });
   if (!problem) return;
   if (problem.code === "EADDRINUSE") {
-    fail(`port ${port} for ${what} is already in use (another npm start?). Stop what holds it, or pick another port: ${envName}=<port> npm start`, 1);
+    fail(
+      `port ${port} for ${what} is already in use (another npm start?). Stop what holds it, or pick another port: ${envName}=<port> npm start`,
+      1,
+    );
   }
   fail(`cannot listen on 127.0.0.1:${port} for ${what} (${envName}): ${problem.message}`, 1);
 }

@@ -14,12 +14,13 @@
 // - One at a time: a request arriving while an admitted upload request is still open gets 1061045.
 // - upload_all metadata (the fields before `file`) is validated before the bytes are read, so a declared
 //   size above 20 MiB gets 1061043 whatever the body; byte count (1062009) and checksum (1062008) come last.
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+
 import { createHash, randomBytes, randomInt } from "node:crypto";
+import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import busboy from "busboy";
 import ADLER32 from "adler-32";
+import busboy from "busboy";
 
 export interface LarkEmulatorOptions {
   port?: number;
@@ -96,8 +97,17 @@ const MAX_JSON_BODY = 1024 * 1024;
 const TOKEN_REUSE_MS = 30 * 60 * 1000; // Lark hands out the same token until < 30 min remain
 
 const PARENT_TYPES = new Set([
-  "doc_image", "docx_image", "sheet_image", "doc_file", "docx_file", "sheet_file",
-  "vc_virtual_background", "bitable_image", "bitable_file", "moments", "ccm_import_open",
+  "doc_image",
+  "docx_image",
+  "sheet_image",
+  "doc_file",
+  "docx_file",
+  "sheet_file",
+  "vc_virtual_background",
+  "bitable_image",
+  "bitable_file",
+  "moments",
+  "ccm_import_open",
 ]);
 
 const ENDPOINTS: Record<string, Endpoint | undefined> = {
@@ -194,7 +204,11 @@ interface UploadMeta {
 }
 
 /** The checks upload_all and upload_prepare share, in the order they answer. */
-function metaError(m: UploadMeta, maxSize: number, nodeError: (node: string) => number | undefined): number | undefined {
+function metaError(
+  m: UploadMeta,
+  maxSize: number,
+  nodeError: (node: string) => number | undefined,
+): number | undefined {
   if (m.fileName === undefined || m.parentType === undefined || m.parentNode === undefined || m.size === undefined)
     return 1061002;
   const nameLength = [...m.fileName].length; // the doc's limit is in characters, not bytes
@@ -301,7 +315,8 @@ function readMultipart(
     let bytes = 0;
     const chunks: Buffer[] = [];
     bb.on("field", (name, value) => {
-      if (fileSeen) fail(1061002); // the file part must be the last one
+      if (fileSeen)
+        fail(1061002); // the file part must be the last one
       else out.fields.set(name, value);
     });
     bb.on("file", (name, stream) => {
@@ -389,7 +404,13 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     ctx.res.writeHead(status, { "content-type": contentType, ...headers });
     ctx.res.end(body);
   }
-  function reply(ctx: Ctx, code: number, extra: Record<string, unknown> = {}, headers?: Record<string, string>, status?: number) {
+  function reply(
+    ctx: Ctx,
+    code: number,
+    extra: Record<string, unknown> = {},
+    headers?: Record<string, string>,
+    status?: number,
+  ) {
     ctx.code = code;
     const body = JSON.stringify({ code, msg: msgOf(code), ...extra });
     send(ctx, status ?? statusOf(code), body, "application/json; charset=utf-8", headers);
@@ -460,7 +481,11 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     const now = Date.now();
     const currentExpiry = currentToken ? tokens.get(currentToken) : undefined;
     if (currentToken && currentExpiry !== undefined && currentExpiry - now > TOKEN_REUSE_MS) {
-      return reply(ctx, 0, { msg: "ok", tenant_access_token: currentToken, expire: Math.floor((currentExpiry - now) / 1000) });
+      return reply(ctx, 0, {
+        msg: "ok",
+        tenant_access_token: currentToken,
+        expire: Math.floor((currentExpiry - now) / 1000),
+      });
     }
     currentToken = newTenantToken();
     tokens.set(currentToken, now + ttlMs);
@@ -477,7 +502,10 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   function rateHeaders(waitMs: number): Record<string, string> {
     // Whole (unscaled) seconds rounded up, then scaled: an integer at timeScale 1, never too early.
     const reset = Math.ceil(waitMs / timeScale / 1000) * timeScale;
-    return { "x-ogw-ratelimit-limit": String(ratePerWindow), "x-ogw-ratelimit-reset": String(Number(reset.toFixed(3))) };
+    return {
+      "x-ogw-ratelimit-limit": String(ratePerWindow),
+      "x-ogw-ratelimit-reset": String(Number(reset.toFixed(3))),
+    };
   }
 
   // ----- parent nodes -----

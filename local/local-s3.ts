@@ -4,7 +4,7 @@
  * ETag, a per-key increasing sequencer), because s3rver's own records carry raw keys.
  */
 import S3rver from "s3rver";
-import { TaggingConfiguration, type S3rverStore } from "s3rver/lib/models/config.js";
+import { type S3rverStore, TaggingConfiguration } from "s3rver/lib/models/config.js";
 import { encodeS3Key } from "../lib/event";
 
 export const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
@@ -15,7 +15,11 @@ export interface LocalS3 {
   /** Every request the server received, oldest first: lets a test see what was (not) read. */
   requests: { method: string; url: string }[];
   /** Answers the next `times` requests that `match` with an S3 error (default: 503 SlowDown, as S3 under load). */
-  failRequests(match: (r: { method: string; url: string; headers: Record<string, string | undefined> }) => boolean, times: number, error?: { status: number; code: string; message: string }): void;
+  failRequests(
+    match: (r: { method: string; url: string; headers: Record<string, string | undefined> }) => boolean,
+    times: number,
+    error?: { status: number; code: string; message: string },
+  ): void;
   clearFaults(): void;
   close(): Promise<void>;
   /** Calls `listener` with an AWS-shaped S3 notification for every object created. */
@@ -48,7 +52,11 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
   // s3rver decodes x-amz-copy-source with decodeURI, which leaves %2B (a "+" in the key) encoded, while
   // S3 decodes it fully and reads a raw "+" as a space. Re-encode so s3rver finds what S3 would.
   const requests: LocalS3["requests"] = [];
-  const faults: { match: Parameters<LocalS3["failRequests"]>[0]; times: number; error: { status: number; code: string; message: string } }[] = [];
+  const faults: {
+    match: Parameters<LocalS3["failRequests"]>[0];
+    times: number;
+    error: { status: number; code: string; message: string };
+  }[] = [];
   server.middleware.unshift(async (ctx, next) => {
     requests.push({ method: ctx.method, url: ctx.url });
     const fault = faults.find((f) => f.times > 0 && f.match(ctx));
@@ -71,7 +79,11 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
   return {
     endpoint,
     requests,
-    failRequests: (match, times, error = { status: 503, code: "SlowDown", message: "Please reduce your request rate." }) => void faults.push({ match, times, error }),
+    failRequests: (
+      match,
+      times,
+      error = { status: 503, code: "SlowDown", message: "Please reduce your request rate." },
+    ) => void faults.push({ match, times, error }),
     clearFaults: () => void faults.splice(0),
     close: () => server.close(),
     onObjectCreated(listener) {
@@ -96,7 +108,9 @@ async function awsRecordFor(endpoint: string, r: S3rverRecord): Promise<AwsS3Rec
   const { key, size } = r.s3.object;
   let eTag = r.s3.object.eTag;
   if (!eTag) {
-    const res = await fetch(`${endpoint}/${name}/${key.split("/").map(encodeURIComponent).join("/")}`, { method: "HEAD" });
+    const res = await fetch(`${endpoint}/${name}/${key.split("/").map(encodeURIComponent).join("/")}`, {
+      method: "HEAD",
+    });
     eTag = res.headers.get("etag") ?? "";
   }
   return toAwsRecord(name, key, size, eTag, r.eventName);
@@ -106,12 +120,22 @@ async function awsRecordFor(endpoint: string, r: S3rverRecord): Promise<AwsS3Rec
  * s3rver ignores the Tagging header of PutObject and keeps an overwritten object's old tags; S3 sets
  * exactly the tags the PUT carries. Make s3rver do the same, so clients can tag in the PUT as on S3.
  */
-async function applyTaggingHeader(ctx: { headers: Record<string, string | undefined>; params: { bucket: string; key: string }; store: S3rverStore }) {
+async function applyTaggingHeader(ctx: {
+  headers: Record<string, string | undefined>;
+  params: { bucket: string; key: string };
+  store: S3rverStore;
+}) {
   const { bucket, key } = ctx.params;
   const header = ctx.headers["x-amz-tagging"];
   if (!header) return ctx.store.deleteSubresource(bucket, key, "tagging");
-  const tags = [...new URLSearchParams(header)].map(([k, v]) => `<Tag><Key>${xml(k)}</Key><Value>${xml(v)}</Value></Tag>`).join("");
-  await ctx.store.putSubresource(bucket, key, TaggingConfiguration.validate(`<Tagging><TagSet>${tags}</TagSet></Tagging>`));
+  const tags = [...new URLSearchParams(header)]
+    .map(([k, v]) => `<Tag><Key>${xml(k)}</Key><Value>${xml(v)}</Value></Tag>`)
+    .join("");
+  await ctx.store.putSubresource(
+    bucket,
+    key,
+    TaggingConfiguration.validate(`<Tagging><TagSet>${tags}</TagSet></Tagging>`),
+  );
 }
 
 const xml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -119,7 +143,14 @@ const xml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(
 let sequence = 0n;
 
 /** The record S3 would send for an object created at `key` (raw, as stored). */
-export function toAwsRecord(bucket: string, key: string, size: number, eTag: string, eventName = "ObjectCreated:Put", versionId?: string): AwsS3Record {
+export function toAwsRecord(
+  bucket: string,
+  key: string,
+  size: number,
+  eTag: string,
+  eventName = "ObjectCreated:Put",
+  versionId?: string,
+): AwsS3Record {
   sequence += 1n;
   return {
     eventVersion: "2.1",

@@ -10,13 +10,19 @@
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { basename } from "node:path";
-import { GetObjectTaggingCommand, HeadObjectCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
+import {
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import { ERROR_TAG, FILE_TOKEN_KEY } from "../lib/s3-objects";
 import { TAG_FILE_NAME, TAG_PARENT_NODE, TAG_PARENT_TYPE, TAG_ROUTE_TOKEN } from "../lib/target";
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./local-s3";
 import { cli } from "./dev/cli";
 import { formatBytes } from "./dev/format";
 import { DEFAULT_BUCKET, DEFAULT_S3_PORT, isLocalEndpoint } from "./dev/state";
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./local-s3";
 
 const USAGE = `usage: npm run put -- <file> [--key KEY] [--parent-type TYPE --parent-node NODE] [--name NAME] [--route-token TOKEN] [--wait]
 
@@ -30,13 +36,13 @@ const USAGE = `usage: npm run put -- <file> [--key KEY] [--parent-type TYPE --pa
 env: AWS_ENDPOINT_URL_S3 (default http://127.0.0.1:$S3_PORT, the npm start stack), BUCKET (default ${DEFAULT_BUCKET})`;
 
 const parsed = cli("put", USAGE, {
-      key: { type: "string" },
-      "parent-type": { type: "string" },
-      "parent-node": { type: "string" },
-      name: { type: "string" },
-      "route-token": { type: "string" },
-      wait: { type: "boolean" }
-    } as const);
+  key: { type: "string" },
+  "parent-type": { type: "string" },
+  "parent-node": { type: "string" },
+  name: { type: "string" },
+  "route-token": { type: "string" },
+  wait: { type: "boolean" },
+} as const);
 const args = parsed.args;
 // Annotated, so that TypeScript knows a call to it does not return.
 const usage: (problem?: string) => never = parsed.usage;
@@ -84,10 +90,20 @@ try {
   if (tagging) {
     const now = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
     if (!(now.TagSet ?? []).length) {
-      await s3.send(new PutObjectTaggingCommand({ Bucket: bucket, Key: key, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }));
+      await s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: bucket,
+          Key: key,
+          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        }),
+      );
     }
   }
-  const tagText = Object.keys(tags).length ? `  tags ${Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(" ")}` : "  (no tags)";
+  const tagText = Object.keys(tags).length
+    ? `  tags ${Object.entries(tags)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(" ")}`
+    : "  (no tags)";
   console.log(`put ${where}  ${formatBytes(fileStat.size)}  ETag ${out.ETag ?? "?"}${tagText}`);
   if (args.values.wait) await waitForAnswer();
 } catch (err) {

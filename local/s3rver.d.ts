@@ -1,6 +1,7 @@
 // s3rver ships no types; this is the part of its API the local stack uses.
 declare module "s3rver" {
   import type { EventEmitter } from "node:events";
+
   interface S3rverOptions {
     address?: string;
     port?: number;
@@ -10,7 +11,9 @@ declare module "s3rver" {
     allowMismatchedSignatures?: boolean;
     configureBuckets?: { name: string; configs?: (string | Buffer)[] }[];
   }
+
   import type { S3rverStore } from "s3rver/lib/models/config.js";
+
   interface S3rverContext {
     method: string;
     url: string;

@@ -2,15 +2,16 @@
  * `npm run backfill` as a user runs it: the CLI as a child process (no terminal, so plain lines) against
  * a test stack (s3rver and the Lark emulator in this process) holding objects written without events.
  */
-import { after, before, describe, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { PutObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
-import { bytes, startStack, TO_DOCX, type Stack } from "./support/stack";
+import { bytes, type Stack, startStack, TO_DOCX } from "./support/stack";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -58,15 +59,21 @@ function backfill(args: string[], env: Record<string, string> = {}): Promise<Res
 
 const summary = (r: Result, line: RegExp) => assert.match(r.out, line, `${r.out}\n${r.err}`);
 const token = async (key: string) => (await stack.head(key)).Metadata?.["lark-file-token"];
-const writes = () => stack.localS3!.requests.filter((r) => r.method === "PUT" || r.method === "POST" || r.method === "DELETE").length;
+const writes = () =>
+  stack.localS3!.requests.filter((r) => r.method === "PUT" || r.method === "POST" || r.method === "DELETE").length;
 
 describe("npm run backfill -- s3://inbox/in/", () => {
   before(async () => {
-    await stack.put("in/done.pdf", bytes(100, 1), { tags: TO_DOCX, Metadata: { "lark-file-token": "boxcnAlreadyThere" } });
+    await stack.put("in/done.pdf", bytes(100, 1), {
+      tags: TO_DOCX,
+      Metadata: { "lark-file-token": "boxcnAlreadyThere" },
+    });
     await stack.put("in/new-1.pdf", bytes(500, 2), { tags: TO_DOCX });
     await stack.put("in/nested/new 2.txt", bytes(600, 3));
     await stack.put("in/big.bin", bytes(2000, 4), { tags: TO_DOCX });
-    await stack.put("in/bad.pdf", bytes(50, 5), { tags: { "lark-parent-type": "wiki_file", "lark-parent-node": "doxcnTarget01" } });
+    await stack.put("in/bad.pdf", bytes(50, 5), {
+      tags: { "lark-parent-type": "wiki_file", "lark-parent-node": "doxcnTarget01" },
+    });
     await stack.put("in/empty.txt", "", { tags: TO_DOCX });
     await stack.put("other/outside.txt", bytes(10, 6), { tags: TO_DOCX });
   });
@@ -84,7 +91,10 @@ describe("npm run backfill -- s3://inbox/in/", () => {
     assert.equal(stack.lark.files.length, 0);
     assert.equal(stack.lark.stats().tokenRequests, 0, "Lark was not even asked for a token");
     assert.equal(await token("in/new-1.pdf"), undefined);
-    assert.deepEqual(await stack.tags("in/bad.pdf"), { "lark-parent-type": "wiki_file", "lark-parent-node": "doxcnTarget01" });
+    assert.deepEqual(await stack.tags("in/bad.pdf"), {
+      "lark-parent-type": "wiki_file",
+      "lark-parent-node": "doxcnTarget01",
+    });
   });
 
   test("uploads what is new, skips what is done, tags what Lark would refuse", async () => {
@@ -97,7 +107,12 @@ describe("npm run backfill -- s3://inbox/in/", () => {
     // Not a terminal: one plain line per object.
     const lines = r.out.split("\n").filter((l) => /^\[\d+\/6\] /.test(l));
     assert.equal(lines.length, 6, r.out);
-    assert.ok(lines.some((l) => /uploaded {2}in\/new-1\.pdf {2}500 B {2}-> docx_file\/doxcnTarget01 {2}file_token boxcn/.test(l)), r.out);
+    assert.ok(
+      lines.some((l) =>
+        /uploaded {2}in\/new-1\.pdf {2}500 B {2}-> docx_file\/doxcnTarget01 {2}file_token boxcn/.test(l),
+      ),
+      r.out,
+    );
 
     assert.equal(stack.lark.files.length, 2);
     const byName = new Map(stack.lark.files.map((f) => [f.fileName, f]));
@@ -105,7 +120,10 @@ describe("npm run backfill -- s3://inbox/in/", () => {
     assert.equal(await token("in/nested/new 2.txt"), byName.get("new 2.txt")?.fileToken);
     assert.equal(byName.get("new 2.txt")?.parentNode, "doxcnDefault01");
     assert.equal(await token("in/done.pdf"), "boxcnAlreadyThere");
-    assert.match((await stack.tags("in/big.bin"))["lark-upload-error"] ?? "", /^too-large: 2000 bytes is above the limit of 1000 bytes/);
+    assert.match(
+      (await stack.tags("in/big.bin"))["lark-upload-error"] ?? "",
+      /^too-large: 2000 bytes is above the limit of 1000 bytes/,
+    );
     assert.match((await stack.tags("in/bad.pdf"))["lark-upload-error"] ?? "", /^invalid-parent-type: wiki_file/);
     assert.match((await stack.tags("in/empty.txt"))["lark-upload-error"] ?? "", /^empty-file: /);
     assert.equal(await token("other/outside.txt"), undefined, "outside the prefix: untouched");
@@ -125,7 +143,13 @@ describe("npm run backfill -- s3://inbox/in/", () => {
     const error = (await stack.tags("in/bad.pdf"))["lark-upload-error"]!;
     // The user fixes the parent type and leaves the error tag as it is.
     await stack.s3.send(
-      new PutObjectTaggingCommand({ Bucket: stack.bucket, Key: "in/bad.pdf", Tagging: { TagSet: Object.entries({ ...TO_DOCX, "lark-upload-error": error }).map(([Key, Value]) => ({ Key, Value })) } }),
+      new PutObjectTaggingCommand({
+        Bucket: stack.bucket,
+        Key: "in/bad.pdf",
+        Tagging: {
+          TagSet: Object.entries({ ...TO_DOCX, "lark-upload-error": error }).map(([Key, Value]) => ({ Key, Value })),
+        },
+      }),
     );
     const r = await backfill(["s3://inbox/in/", "--retry-errors"]);
     assert.equal(r.code, 0, r.err);
@@ -139,7 +163,13 @@ describe("npm run backfill -- s3://inbox/in/", () => {
 
   test("a Lark outage fails the object, exits 1, and the next run picks it up", async () => {
     await stack.s3.send(new PutObjectCommand({ Bucket: stack.bucket, Key: "in/later.pdf", Body: bytes(80, 9) }));
-    await stack.s3.send(new PutObjectTaggingCommand({ Bucket: stack.bucket, Key: "in/later.pdf", Tagging: { TagSet: Object.entries(TO_DOCX).map(([Key, Value]) => ({ Key, Value })) } }));
+    await stack.s3.send(
+      new PutObjectTaggingCommand({
+        Bucket: stack.bucket,
+        Key: "in/later.pdf",
+        Tagging: { TagSet: Object.entries(TO_DOCX).map(([Key, Value]) => ({ Key, Value })) },
+      }),
+    );
     stack.lark.injectFault({ fault: { kind: "http", status: 503 }, path: "upload_all", times: 100 });
     try {
       const r = await backfill(["s3://inbox/in/"], { LARK_MAX_ATTEMPTS: "2" });
@@ -161,7 +191,10 @@ describe("npm run backfill -- s3://inbox/in/", () => {
 
   test("bad arguments: usage and exit code 2", async () => {
     const cases = [[], ["inbox/in/"], ["s3://inbox/", "--nope"], ["s3://a/", "s3://b/"]];
-    const [badConfig, ...results] = await Promise.all([backfill(["s3://inbox/"], { MAX_FILE_BYTES: "lots" }), ...cases.map((args) => backfill(args))]);
+    const [badConfig, ...results] = await Promise.all([
+      backfill(["s3://inbox/"], { MAX_FILE_BYTES: "lots" }),
+      ...cases.map((args) => backfill(args)),
+    ]);
     for (const [i, r] of results.entries()) {
       assert.equal(r.code, 2, `${cases[i]!.join(" ")}: ${r.err}`);
       assert.match(r.err, /usage: npm run backfill -- s3:\/\/BUCKET\[\/PREFIX\] \[--dry-run\] \[--retry-errors\]/);

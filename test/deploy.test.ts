@@ -8,18 +8,25 @@
  * in throw-away copies of the project, so it neither writes into the working tree nor collides with
  * another packaging run, and the three variants run in parallel.
  */
-import { after, before, describe, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { inflateRawSync } from "node:zlib";
-import { HeadObjectCommand, GetObjectTaggingCommand, PutObjectCommand, PutObjectTaggingCommand, S3Client } from "@aws-sdk/client-s3";
-import { startLarkEmulator, type LarkEmulator } from "../local/lark-emulator";
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, toAwsRecord, type LocalS3 } from "../local/local-s3";
+import {
+  GetObjectTaggingCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  PutObjectTaggingCommand,
+  S3Client,
+} from "@aws-sdk/client-s3";
+import { type LarkEmulator, startLarkEmulator } from "../local/lark-emulator";
+import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalS3, startLocalS3, toAwsRecord } from "../local/local-s3";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const SERVERLESS = join(ROOT, "node_modules", "osls", "bin", "serverless.js");
@@ -84,7 +91,8 @@ after(async () => {
 
 describe("serverless package", () => {
   test("works offline without AWS credentials, in both modes", (t) => {
-    for (const p of [direct, sqs, existing]) t.diagnostic(`${p.dir.split("/").pop()}: packaged in ${p.seconds.toFixed(1)} s`);
+    for (const p of [direct, sqs, existing])
+      t.diagnostic(`${p.dir.split("/").pop()}: packaged in ${p.seconds.toFixed(1)} s`);
     assert.ok(direct.rawText.length > 0 && sqs.rawText.length > 0);
   });
 
@@ -93,14 +101,23 @@ describe("serverless package", () => {
     const bucket = only(direct, "AWS::S3::Bucket", (r) => r.Properties.BucketName === BUCKET);
     assert.equal(bucket.DeletionPolicy, "Retain", "the bucket holds users' files");
     const notification = bucket.Properties.NotificationConfiguration;
-    assert.deepEqual(notification.LambdaConfigurations, [{ Event: "s3:ObjectCreated:*", Function: { "Fn::GetAtt": [fnId, "Arn"] } }]);
+    assert.deepEqual(notification.LambdaConfigurations, [
+      { Event: "s3:ObjectCreated:*", Function: { "Fn::GetAtt": [fnId, "Arn"] } },
+    ]);
     assert.equal(notification.QueueConfigurations, undefined);
 
-    const [permissionId, permission] = entry(direct, "AWS::Lambda::Permission", (r) => r.Properties.Principal === "s3.amazonaws.com");
+    const [permissionId, permission] = entry(
+      direct,
+      "AWS::Lambda::Permission",
+      (r) => r.Properties.Principal === "s3.amazonaws.com",
+    );
     assert.deepEqual(permission.Properties.FunctionName, { "Fn::GetAtt": [fnId, "Arn"] });
     assert.match(flat(permission.Properties.SourceArn), new RegExp(`:s3:::${BUCKET}$`));
     assert.ok(permission.Properties.SourceAccount, "SourceAccount guards against a bucket of the same name elsewhere");
-    assert.ok(asArray(bucket.DependsOn).includes(permissionId), "S3 validates the target when the notification is written");
+    assert.ok(
+      asArray(bucket.DependsOn).includes(permissionId),
+      "S3 validates the target when the notification is written",
+    );
 
     assert.equal(of(direct, "AWS::Lambda::EventSourceMapping").length, 0);
     assert.equal(of(direct, "AWS::SQS::QueuePolicy").length, 0);
@@ -130,7 +147,11 @@ describe("serverless package", () => {
       const destination = config.Properties.DestinationConfig.OnFailure.Destination;
       assert.equal(destination["Fn::GetAtt"]?.[1], "Arn");
       const queueId = destination["Fn::GetAtt"][0];
-      assert.equal(p.resources[queueId]?.Type, "AWS::SQS::Queue", "the on-failure destination is a queue the stack creates");
+      assert.equal(
+        p.resources[queueId]?.Type,
+        "AWS::SQS::Queue",
+        "the on-failure destination is a queue the stack creates",
+      );
       assert.ok(
         allowStatements(p).some((s) => asArray(s.Action).includes("sqs:SendMessage") && same(s.Resource, destination)),
         "the role may send to the on-failure queue",
@@ -179,13 +200,20 @@ describe("serverless package", () => {
   });
 
   test("an existing bucket: osls's custom resource adds the notification, with only the rules that have a value", () => {
-    assert.equal(of(existing, "AWS::S3::Bucket", (r) => r.Properties.BucketName === BUCKET).length, 0, "the stack does not create it");
+    assert.equal(
+      of(existing, "AWS::S3::Bucket", (r) => r.Properties.BucketName === BUCKET).length,
+      0,
+      "the stack does not create it",
+    );
     const custom = only(existing, "Custom::S3");
     assert.equal(custom.Properties.BucketName, BUCKET);
-    assert.deepEqual(custom.Properties.BucketConfigs, [{ Event: "s3:ObjectCreated:*", Rules: [{ Prefix: "incoming/" }, { Suffix: ".pdf" }] }]);
+    assert.deepEqual(custom.Properties.BucketConfigs, [
+      { Event: "s3:ObjectCreated:*", Rules: [{ Prefix: "incoming/" }, { Suffix: ".pdf" }] },
+    ]);
     // With neither prefix nor suffix, no rule at all (an empty value is not a filter).
     const none = evaluate(structuredClone(existing.raw), { HasPrefix: false, HasSuffix: false });
-    const rules = Object.values(none.resources).find((r: Json) => r.Type === "Custom::S3").Properties.BucketConfigs[0].Rules;
+    const rules = Object.values(none.resources).find((r: Json) => r.Type === "Custom::S3").Properties.BucketConfigs[0]
+      .Rules;
     assert.deepEqual(rules, []);
   });
 
@@ -216,11 +244,16 @@ describe("serverless package", () => {
 
   test("IAM: the secret is read from the one SSM parameter or the one secret; KMS only with a key", () => {
     const actionsOn = (p: Packaged, prefix: string) =>
-      policyStatements(p).filter((s) => s.Effect === "Allow" && asArray(s.Action).some((a: string) => a.startsWith(prefix)));
+      policyStatements(p).filter(
+        (s) => s.Effect === "Allow" && asArray(s.Action).some((a: string) => a.startsWith(prefix)),
+      );
 
     const [ssm] = actionsOn(direct, "ssm:");
     assert.deepEqual(asArray(ssm.Action), ["ssm:GetParameter"]);
-    assert.equal(flat(ssm.Resource), "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/s3-to-lark/lark-app-secret");
+    assert.equal(
+      flat(ssm.Resource),
+      "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/s3-to-lark/lark-app-secret",
+    );
     assert.equal(actionsOn(direct, "secretsmanager:").length, 0);
     assert.equal(actionsOn(direct, "kms:").length, 0);
     assert.equal(envOf(direct).LARK_APP_SECRET_SSM_PARAMETER, "/s3-to-lark/lark-app-secret");
@@ -228,7 +261,10 @@ describe("serverless package", () => {
 
     const [sm] = actionsOn(existing, "secretsmanager:");
     assert.deepEqual(asArray(sm.Action), ["secretsmanager:GetSecretValue"]);
-    assert.equal(flat(sm.Resource), "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:s3-to-lark/app-secret-??????");
+    assert.equal(
+      flat(sm.Resource),
+      "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:s3-to-lark/app-secret-??????",
+    );
     assert.equal(actionsOn(existing, "ssm:").length, 0);
     assert.equal(envOf(existing).LARK_APP_SECRET_SECRET_ID, "s3-to-lark/app-secret");
     assert.equal(envOf(existing).LARK_APP_SECRET_SSM_PARAMETER, undefined);
@@ -338,10 +374,16 @@ describe("the bundled handler, run against s3rver and the Lark emulator", () => 
   test("uploads a tagged object and writes the file_token back; its own copy event is a no-op", async (t) => {
     const key = "reports/quarterly report.pdf";
     const body = Buffer.from("%PDF-1.4 deploy test\n".repeat(100));
-    const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentType: "application/pdf" }));
+    const put = await s3.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: body, ContentType: "application/pdf" }),
+    );
     const tags = { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnX" };
     await s3.send(
-      new PutObjectTaggingCommand({ Bucket: BUCKET, Key: key, Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) } }),
+      new PutObjectTaggingCommand({
+        Bucket: BUCKET,
+        Key: key,
+        Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+      }),
     );
 
     const result = await invoke({ Records: [toAwsRecord(BUCKET, key, body.length, put.ETag ?? "")] });
@@ -357,13 +399,18 @@ describe("the bundled handler, run against s3rver and the Lark emulator", () => 
     assert.equal(head.ContentType, "application/pdf");
     const kept = await s3.send(new GetObjectTaggingCommand({ Bucket: BUCKET, Key: key }));
     assert.deepEqual(Object.fromEntries((kept.TagSet ?? []).map((x) => [x.Key, x.Value])), tags);
-    const logs = stdout.flatMap((chunk) => chunk.split("\n")).filter(Boolean).map((line) => JSON.parse(line));
+    const logs = stdout
+      .flatMap((chunk) => chunk.split("\n"))
+      .filter(Boolean)
+      .map((line) => JSON.parse(line));
     assert.ok(logs.some((l) => l.message === "uploaded" && l.fileToken === file!.fileToken));
     assert.ok(!stdout.join("").includes(lark.appSecret), "the app secret is never logged");
     t.diagnostic(`file_token ${file!.fileToken}`);
 
     // The metadata write is an ObjectCreated:Copy, which the subscription includes: it must not upload again.
-    const again = await invoke({ Records: [toAwsRecord(BUCKET, key, body.length, head.ETag ?? "", "ObjectCreated:Copy")] });
+    const again = await invoke({
+      Records: [toAwsRecord(BUCKET, key, body.length, head.ETag ?? "", "ObjectCreated:Copy")],
+    });
     assert.equal(again.objects?.[0]?.outcome.kind, "skipped");
     assert.equal(again.objects?.[0]?.outcome.reason, "already-uploaded");
     assert.equal(lark.files.length, 1);
@@ -391,10 +438,15 @@ async function packageService(name: string, params: Record<string, string>): Pro
 
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: project, env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`serverless package (${name}) failed: ${err.message}\n${stdout}\n${stderr}`));
-      else resolve();
-    });
+    execFile(
+      process.execPath,
+      args,
+      { cwd: project, env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`serverless package (${name}) failed: ${err.message}\n${stdout}\n${stderr}`));
+        else resolve();
+      },
+    );
   });
   const seconds = (Date.now() - started) / 1000;
   const rawText = await readFile(join(out, "cloudformation-template-update-stack.json"), "utf8");
@@ -420,7 +472,10 @@ async function copyProject(to: string): Promise<void> {
  * AWS::NoValue everywhere; drops resources and outputs whose Condition is false. `override` forces
  * conditions, to see another parameter choice without packaging again.
  */
-function evaluate(template: Json, override: Record<string, boolean> = {}): { resources: Record<string, Json>; outputs: Record<string, Json> } {
+function evaluate(
+  template: Json,
+  override: Record<string, boolean> = {},
+): { resources: Record<string, Json>; outputs: Record<string, Json> } {
   const conditions: Record<string, Json> = template.Conditions ?? {};
   const known = new Map<string, boolean>(Object.entries(override));
   const condition = (name: string): boolean => {
@@ -458,7 +513,11 @@ function evaluate(template: Json, override: Record<string, boolean> = {}): { res
     return out;
   };
   const keep = (section: Record<string, Json> = {}) =>
-    Object.fromEntries(Object.entries(section).filter(([, r]) => !r.Condition || condition(r.Condition)).map(([id, r]) => [id, resolve(r)]));
+    Object.fromEntries(
+      Object.entries(section)
+        .filter(([, r]) => !r.Condition || condition(r.Condition))
+        .map(([id, r]) => [id, resolve(r)]),
+    );
   return { resources: keep(template.Resources), outputs: keep(template.Outputs) };
 }
 
@@ -504,10 +563,12 @@ const allowStatements = (p: Packaged) => policyStatements(p).filter((s) => s.Eff
 /** The upload function's role: its inline policies and the IAM policies attached to it. */
 function roleOf(p: Packaged): Json[] {
   const roleId = p.resources[functionId(p)].Properties.Role["Fn::GetAtt"][0];
-  const inline = (p.resources[roleId].Properties.Policies ?? []).flatMap((x: Json) => asArray(x.PolicyDocument.Statement));
-  const attached = of(p, "AWS::IAM::Policy", (r) => asArray(r.Properties.Roles).some((x: Json) => x.Ref === roleId)).flatMap(([, r]) =>
-    asArray(r.Properties.PolicyDocument.Statement),
+  const inline = (p.resources[roleId].Properties.Policies ?? []).flatMap((x: Json) =>
+    asArray(x.PolicyDocument.Statement),
   );
+  const attached = of(p, "AWS::IAM::Policy", (r) =>
+    asArray(r.Properties.Roles).some((x: Json) => x.Ref === roleId),
+  ).flatMap(([, r]) => asArray(r.Properties.PolicyDocument.Statement));
   return [...inline, ...attached];
 }
 
@@ -567,7 +628,12 @@ function extract(zip: Buffer, e: ZipEntry): Buffer {
   assert.equal(zip.readUInt32LE(at), 0x04034b50, "bad local file header");
   const start = at + 30 + zip.readUInt16LE(at + 26) + zip.readUInt16LE(at + 28);
   const data = zip.subarray(start, start + e.compressedSize);
-  const bytes = e.method === 8 ? inflateRawSync(data) : e.method === 0 ? Buffer.from(data) : assert.fail(`compression method ${e.method}`);
+  const bytes =
+    e.method === 8
+      ? inflateRawSync(data)
+      : e.method === 0
+        ? Buffer.from(data)
+        : assert.fail(`compression method ${e.method}`);
   assert.equal(bytes.length, e.size);
   return bytes;
 }

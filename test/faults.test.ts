@@ -3,11 +3,12 @@
  * real handler and s3rver. Transient faults are retried and then handed to Lambda; permanent ones are
  * told on the object at once.
  */
-import { after, before, beforeEach, describe, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { after, before, beforeEach, describe, test } from "node:test";
 import type { Fault } from "../local/lark-emulator";
-import { bytes, startStack, TO_DOCX, type Stack } from "./support/stack";
+import { bytes, type Stack, startStack, TO_DOCX } from "./support/stack";
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex");
 
@@ -35,13 +36,34 @@ async function assertUntouched(key: string) {
 
 const transient: [string, Fault][] = [
   ["Lark 1061045 can retry", { kind: "code", code: 1061045, httpStatus: 200, msg: "can retry" }],
-  ["Lark 1061006 internal time out", { kind: "code", code: 1061006, httpStatus: 200, msg: "internal time out, can retry" }],
+  [
+    "Lark 1061006 internal time out",
+    { kind: "code", code: 1061006, httpStatus: 200, msg: "internal time out, can retry" },
+  ],
   ["Lark 1061001 unknown error", { kind: "code", code: 1061001, httpStatus: 200, msg: "unknown error" }],
   ["Lark 1062051 client connect close", { kind: "code", code: 1062051, httpStatus: 400, msg: "client connect close" }],
-  ["Lark 99991400 rate limited", { kind: "code", code: 99991400, httpStatus: 429, msg: "request trigger frequency limit", headers: { "x-ogw-ratelimit-limit": "5", "x-ogw-ratelimit-reset": "0.3" } }],
-  ["HTTP 500 with an HTML body", { kind: "http", status: 500, body: "<html><body>Internal Server Error</body></html>", contentType: "text/html" }],
-  ["HTTP 502 with an HTML body", { kind: "http", status: 502, body: "<html><body>Bad Gateway</body></html>", contentType: "text/html" }],
-  ["HTTP 503 with an HTML body", { kind: "http", status: 503, body: "<html><body>Service Unavailable</body></html>", contentType: "text/html" }],
+  [
+    "Lark 99991400 rate limited",
+    {
+      kind: "code",
+      code: 99991400,
+      httpStatus: 429,
+      msg: "request trigger frequency limit",
+      headers: { "x-ogw-ratelimit-limit": "5", "x-ogw-ratelimit-reset": "0.3" },
+    },
+  ],
+  [
+    "HTTP 500 with an HTML body",
+    { kind: "http", status: 500, body: "<html><body>Internal Server Error</body></html>", contentType: "text/html" },
+  ],
+  [
+    "HTTP 502 with an HTML body",
+    { kind: "http", status: 502, body: "<html><body>Bad Gateway</body></html>", contentType: "text/html" },
+  ],
+  [
+    "HTTP 503 with an HTML body",
+    { kind: "http", status: 503, body: "<html><body>Service Unavailable</body></html>", contentType: "text/html" },
+  ],
   ["a connection reset", { kind: "reset" }],
   ["a hung request", { kind: "hang" }],
 ];
@@ -57,7 +79,8 @@ describe("transient faults", () => {
       assert.equal(result.objects[0].outcome.calls, 2, "one failed call, one retry");
       assert.equal(stack.lark.files.length, 1);
       assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], stack.lark.files[0]!.fileToken);
-      if (fault.kind === "code" && fault.code === 99991400) assert.ok(Date.now() - started >= 300, "waited x-ogw-ratelimit-reset");
+      if (fault.kind === "code" && fault.code === 99991400)
+        assert.ok(Date.now() - started >= 300, "waited x-ogw-ratelimit-reset");
       assert.ok(stack.logs.some((l) => l.message === "retrying" && l.key === key));
     });
 
@@ -77,8 +100,13 @@ describe("transient faults", () => {
     stack.lark.injectFault({ fault: { kind: "hang" }, path: "upload_all", times: 50 });
     const started = Date.now();
     const remaining = 1500;
-    await assert.rejects(stack.handler(event, { awsRequestId: "r1", getRemainingTimeInMillis: () => remaining - (Date.now() - started) }));
-    assert.ok(Date.now() - started < remaining, `gave up after ${Date.now() - started} ms, inside the ${remaining} ms left`);
+    await assert.rejects(
+      stack.handler(event, { awsRequestId: "r1", getRemainingTimeInMillis: () => remaining - (Date.now() - started) }),
+    );
+    assert.ok(
+      Date.now() - started < remaining,
+      `gave up after ${Date.now() - started} ms, inside the ${remaining} ms left`,
+    );
     await assertUntouched(key);
     stack.lark.clearFaults();
   });
@@ -87,7 +115,10 @@ describe("transient faults", () => {
     test(`token rejected with ${code}: fetched again once, then the upload succeeds`, async () => {
       const { key, event } = await drop();
       const tokens = stack.lark.stats().tokenRequests;
-      stack.lark.injectFault({ fault: { kind: "code", code, httpStatus: 400, msg: "token invalid" }, path: "upload_all" });
+      stack.lark.injectFault({
+        fault: { kind: "code", code, httpStatus: 400, msg: "token invalid" },
+        path: "upload_all",
+      });
       const result: any = await stack.handler(event);
       assert.equal(result.objects[0].outcome.kind, "uploaded");
       assert.equal(stack.lark.stats().tokenRequests, tokens + 1);
@@ -97,7 +128,10 @@ describe("transient faults", () => {
 
   test("an app without the scope (99991672) fails the invocation without blaming the object", async () => {
     const { key, event } = await drop();
-    stack.lark.injectFault({ fault: { kind: "code", code: 99991672, httpStatus: 400, msg: "app has no scope" }, path: "upload_all" });
+    stack.lark.injectFault({
+      fault: { kind: "code", code: 99991672, httpStatus: 400, msg: "app has no scope" },
+      path: "upload_all",
+    });
     await assert.rejects(stack.handler(event), /99991672/);
     assert.equal(stack.lark.stats().requests, 1, "not retried");
     await assertUntouched(key);
@@ -162,13 +196,18 @@ describe("at-least-once, out-of-order delivery", () => {
         for (let i = 0; i < 10; i++) {
           const key = `burst/${b}-${i}.txt`;
           keys.push(key);
-          records.push({ messageId: key, eventSource: "aws:sqs", body: JSON.stringify(await fast.put(key, key, { tags: TO_DOCX })) });
+          records.push({
+            messageId: key,
+            eventSource: "aws:sqs",
+            body: JSON.stringify(await fast.put(key, key, { tags: TO_DOCX })),
+          });
         }
         batches.push({ Records: records });
       }
       // Two invocations in flight at once, as two batches could be in one warm process.
       const results: any[] = [];
-      for (let b = 0; b < batches.length; b += 2) results.push(...(await Promise.all([fast.handler(batches[b]), fast.handler(batches[b + 1])])));
+      for (let b = 0; b < batches.length; b += 2)
+        results.push(...(await Promise.all([fast.handler(batches[b]), fast.handler(batches[b + 1])])));
       assert.ok(results.every((r) => r.batchItemFailures.length === 0));
       const stats = fast.lark.stats();
       assert.equal(stats.rateViolations, 0);
@@ -187,7 +226,9 @@ describe("chunked upload above 20 MiB (LARGE_FILES=chunked)", () => {
   let big: Stack;
   const size = 5 * 4 * 1024 * 1024 + 1234567; // 6 blocks, the last one short
   before(async () => {
-    big = await startStack({ env: { LARGE_FILES: "chunked", MAX_FILE_BYTES: String(32 * 1024 * 1024), LARK_MAX_ATTEMPTS: "3" } });
+    big = await startStack({
+      env: { LARGE_FILES: "chunked", MAX_FILE_BYTES: String(32 * 1024 * 1024), LARK_MAX_ATTEMPTS: "3" },
+    });
   });
   after(() => big.close());
   beforeEach(() => big.lark.reset());
@@ -200,13 +241,19 @@ describe("chunked upload above 20 MiB (LARGE_FILES=chunked)", () => {
     assert.equal(big.lark.files[0]!.route, "chunked");
     assert.equal(big.lark.files[0]!.size, size);
     assert.equal(big.lark.files[0]!.sha256, sha256(body));
-    assert.deepEqual(big.lark.requests.map((r) => r.path.split("/").pop()), ["upload_prepare", ...Array(6).fill("upload_part"), "upload_finish"]);
+    assert.deepEqual(
+      big.lark.requests.map((r) => r.path.split("/").pop()),
+      ["upload_prepare", ...Array(6).fill("upload_part"), "upload_finish"],
+    );
     assert.equal((await big.head("big/chunked.bin")).Metadata?.["lark-file-token"], big.lark.files[0]!.fileToken);
   });
 
   test("a block failing transiently is retried alone", async () => {
     const body = bytes(size, 12);
-    big.lark.injectFault({ fault: { kind: "http", status: 502, body: "<html>bad gateway</html>", contentType: "text/html" }, path: "upload_part" });
+    big.lark.injectFault({
+      fault: { kind: "http", status: 502, body: "<html>bad gateway</html>", contentType: "text/html" },
+      path: "upload_part",
+    });
     await big.handler(await big.put("big/retry-part.bin", body, { tags: TO_DOCX }));
     assert.equal(big.lark.files[0]!.sha256, sha256(body));
     assert.equal(big.lark.requests.filter((r) => r.path.endsWith("upload_part")).length, 7);
@@ -216,7 +263,10 @@ describe("chunked upload above 20 MiB (LARGE_FILES=chunked)", () => {
   test("an expired upload id (1061021) restarts the flow from upload_prepare", async () => {
     const body = bytes(size, 13);
     const event = await big.put("big/expired.bin", body, { tags: TO_DOCX });
-    big.lark.injectFault({ fault: { kind: "code", code: 1061021, httpStatus: 400, msg: "upload id expire." }, path: "upload_part" });
+    big.lark.injectFault({
+      fault: { kind: "code", code: 1061021, httpStatus: 400, msg: "upload id expire." },
+      path: "upload_part",
+    });
     await big.handler(event);
     assert.equal(big.lark.files.length, 1);
     assert.equal(big.lark.files[0]!.sha256, sha256(body));
@@ -226,6 +276,9 @@ describe("chunked upload above 20 MiB (LARGE_FILES=chunked)", () => {
   test("above MAX_FILE_BYTES is still too-large, never downloaded", async () => {
     await big.handler(await big.put("big/over.bin", bytes(32 * 1024 * 1024 + 1, 14), { tags: TO_DOCX }));
     assert.equal(big.lark.stats().requests, 0);
-    assert.match((await big.tags("big/over.bin"))["lark-upload-error"]!, /^too-large: 33554433 bytes is above the limit of 33554432 bytes MAX_FILE_BYTES/);
+    assert.match(
+      (await big.tags("big/over.bin"))["lark-upload-error"]!,
+      /^too-large: 33554433 bytes is above the limit of 33554432 bytes MAX_FILE_BYTES/,
+    );
   });
 });

@@ -1,15 +1,16 @@
 // Proof that local/lark-emulator.ts speaks Lark (the official SDK uploads through it) and that it is
 // strict (every documented rejection, the rate and concurrency limits, and each injectable fault).
-import { describe, test, type TestContext } from "node:test";
+
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { PassThrough, type Readable } from "node:stream";
+import { describe, type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import FormData from "form-data";
-import { request } from "undici";
 import * as lark from "@larksuiteoapi/node-sdk";
 import ADLER32 from "adler-32";
-import { startLarkEmulator, type LarkEmulator, type LarkEmulatorOptions } from "../local/lark-emulator";
+import FormData from "form-data";
+import { request } from "undici";
+import { type LarkEmulator, type LarkEmulatorOptions, startLarkEmulator } from "../local/lark-emulator";
 
 const BLOCK = 4194304;
 const adler = (b: Buffer) => (ADLER32.buf(b) >>> 0).toString();
@@ -31,7 +32,10 @@ interface Answer {
   text: string;
   json: any;
 }
-async function call(url: string, init: { body?: Buffer | string | Readable; headers?: Record<string, string> }): Promise<Answer> {
+async function call(
+  url: string,
+  init: { body?: Buffer | string | Readable; headers?: Record<string, string> },
+): Promise<Answer> {
   const r = await request(url, { method: "POST", body: init.body, headers: init.headers });
   const text = await r.body.text();
   let json: any;
@@ -81,11 +85,17 @@ function uploadParts(file: Buffer, over: Record<string, string | null> = {}): Pa
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
-async function postForm(emu: LarkEmulator, endpoint: string, parts: Part[], auth: Record<string, string>): Promise<Answer> {
+async function postForm(
+  emu: LarkEmulator,
+  endpoint: string,
+  parts: Part[],
+  auth: Record<string, string>,
+): Promise<Answer> {
   const { body, headers } = form(parts);
   return call(mediaUrl(emu, endpoint), { body, headers: { ...headers, ...auth } });
 }
-const uploadAll = (emu: LarkEmulator, token: string, parts: Part[]) => postForm(emu, "upload_all", parts, bearer(token));
+const uploadAll = (emu: LarkEmulator, token: string, parts: Part[]) =>
+  postForm(emu, "upload_all", parts, bearer(token));
 
 async function postJson(emu: LarkEmulator, endpoint: string, token: string, body: unknown): Promise<Answer> {
   return call(mediaUrl(emu, endpoint), {
@@ -118,7 +128,14 @@ describe("the official node SDK talks to the emulator", () => {
     const file = randomBytes(100_000);
     const name = "报告 (final) ü.pdf";
     const res = await client.drive.media.uploadAll({
-      data: { file_name: name, parent_type: "docx_file", parent_node: "doxcnTarget", size: file.length, checksum: adler(file), file },
+      data: {
+        file_name: name,
+        parent_type: "docx_file",
+        parent_node: "doxcnTarget",
+        size: file.length,
+        checksum: adler(file),
+        file,
+      },
     });
     assert.match(res?.file_token ?? "", /^boxcn[A-Za-z0-9]{22}$/);
     assert.equal(emu.files.length, 1);
@@ -136,7 +153,13 @@ describe("the official node SDK talks to the emulator", () => {
 
     // The SDK caches the token: a second upload costs no token request.
     await client.drive.media.uploadAll({
-      data: { file_name: "b.bin", parent_type: "docx_file", parent_node: "doxcnTarget", size: 3, file: Buffer.from("abc") },
+      data: {
+        file_name: "b.bin",
+        parent_type: "docx_file",
+        parent_node: "doxcnTarget",
+        size: 3,
+        file: Buffer.from("abc"),
+      },
     });
     assert.deepEqual(
       { uploads: emu.stats().uploads, tokenRequests: emu.stats().tokenRequests },
@@ -149,15 +172,24 @@ describe("the official node SDK talks to the emulator", () => {
     const client = sdkClient(emu);
     const file = randomBytes(2 * BLOCK + 1000);
     const prep = await client.drive.media.uploadPrepare({
-      data: { file_name: "大文件.bin", parent_type: "ccm_import_open", parent_node: "fldcnX", size: file.length, extra: '{"obj_type":"docx","file_extension":"md"}' },
+      data: {
+        file_name: "大文件.bin",
+        parent_type: "ccm_import_open",
+        parent_node: "fldcnX",
+        size: file.length,
+        extra: '{"obj_type":"docx","file_extension":"md"}',
+      },
     });
     assert.equal(prep.code, 0);
     assert.equal(prep.data?.block_size, BLOCK);
     assert.equal(prep.data?.block_num, 3);
     const uploadId = prep.data!.upload_id!;
-    for (const seq of [2, 0, 1]) { // out of order on purpose: finish must order by seq
+    for (const seq of [2, 0, 1]) {
+      // out of order on purpose: finish must order by seq
       const block = file.subarray(seq * BLOCK, Math.min(file.length, (seq + 1) * BLOCK));
-      await client.drive.media.uploadPart({ data: { upload_id: uploadId, seq, size: block.length, checksum: adler(block), file: block } });
+      await client.drive.media.uploadPart({
+        data: { upload_id: uploadId, seq, size: block.length, checksum: adler(block), file: block },
+      });
     }
     const fin = await client.drive.media.uploadFinish({ data: { upload_id: uploadId, block_num: 3 } });
     assert.equal(fin.code, 0);
@@ -177,8 +209,20 @@ describe("the official node SDK talks to the emulator", () => {
     const emu = await start(t);
     const client = sdkClient(emu);
     const err: any = await client.drive.media
-      .uploadAll({ data: { file_name: "a", parent_type: "docx_file", parent_node: "n", size: 3, checksum: "12345", file: Buffer.from("abc") } })
-      .then(() => assert.fail("must reject"), (e) => e);
+      .uploadAll({
+        data: {
+          file_name: "a",
+          parent_type: "docx_file",
+          parent_node: "n",
+          size: 3,
+          checksum: "12345",
+          file: Buffer.from("abc"),
+        },
+      })
+      .then(
+        () => assert.fail("must reject"),
+        (e) => e,
+      );
     assert.equal(err.response?.status, 400);
     assert.equal(err.response?.data?.code, 1062008);
     assert.equal(emu.files.length, 0);
@@ -312,8 +356,19 @@ describe("upload_all is strict", () => {
     const token = await getToken(emu);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"), { parent_type: "explorer" })), 400, 1061002);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"), { parent_type: "DOCX_FILE" })), 400, 1061002);
-    const valid = ["doc_image", "docx_image", "sheet_image", "doc_file", "docx_file", "sheet_file",
-      "vc_virtual_background", "bitable_image", "bitable_file", "moments", "ccm_import_open"];
+    const valid = [
+      "doc_image",
+      "docx_image",
+      "sheet_image",
+      "doc_file",
+      "docx_file",
+      "sheet_file",
+      "vc_virtual_background",
+      "bitable_image",
+      "bitable_file",
+      "moments",
+      "ccm_import_open",
+    ];
     for (const parent_type of valid) {
       assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"), { parent_type })), 200, 0);
     }
@@ -330,7 +385,10 @@ describe("upload_all is strict", () => {
     const longCjk = "文".repeat(250); // 250 characters, 750 bytes: the limit counts characters
     assertLark(await uploadAll(emu, token, uploadParts(file, { file_name: longCjk })), 200, 0);
     assertLark(await uploadAll(emu, token, uploadParts(file, { file_name: "Ünïcødé 😀 (1).txt" })), 200, 0);
-    assert.deepEqual(emu.files.map((f) => f.fileName), [longCjk, "Ünïcødé 😀 (1).txt"]);
+    assert.deepEqual(
+      emu.files.map((f) => f.fileName),
+      [longCjk, "Ünïcødé 😀 (1).txt"],
+    );
   });
 
   test("extra must be a JSON object string when present", async (t) => {
@@ -373,7 +431,10 @@ describe("upload_all is strict", () => {
     });
     assertLark(json, 400, 1061002);
     const { body } = form(uploadParts(Buffer.from("a")));
-    const noBoundary = await call(mediaUrl(emu, "upload_all"), { body, headers: { "content-type": "multipart/form-data", ...bearer(token) } });
+    const noBoundary = await call(mediaUrl(emu, "upload_all"), {
+      body,
+      headers: { "content-type": "multipart/form-data", ...bearer(token) },
+    });
     assertLark(noBoundary, 400, 1061002);
     const truncated = form(uploadParts(Buffer.from("abc")));
     const cut = await call(mediaUrl(emu, "upload_all"), {
@@ -397,7 +458,16 @@ describe("upload_all is strict", () => {
 
     emu.expireTokens();
     assertLark(await uploadAll(emu, token, uploadParts(file)), 400, 99991663);
-    assertLark(await postJson(emu, "upload_prepare", token, { file_name: "a", parent_type: "docx_file", parent_node: "n", size: 1 }), 400, 99991663);
+    assertLark(
+      await postJson(emu, "upload_prepare", token, {
+        file_name: "a",
+        parent_type: "docx_file",
+        parent_node: "n",
+        size: 1,
+      }),
+      400,
+      99991663,
+    );
     const fresh = await getToken(emu);
     assert.notEqual(fresh, token);
     assertLark(await uploadAll(emu, fresh, uploadParts(file)), 200, 0);
@@ -483,7 +553,10 @@ describe("rate limit and one-at-a-time", () => {
     assertLark(await first, 200, 0);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("later"))), 200, 0);
     const s = emu.stats();
-    assert.deepEqual({ uploads: s.uploads, concurrencyViolations: s.concurrencyViolations, maxInFlight: s.maxInFlight }, { uploads: 2, concurrencyViolations: 1, maxInFlight: 2 });
+    assert.deepEqual(
+      { uploads: s.uploads, concurrencyViolations: s.concurrencyViolations, maxInFlight: s.maxInFlight },
+      { uploads: 2, concurrencyViolations: 1, maxInFlight: 2 },
+    );
   });
 
   test("sequential uploads never overlap: maxInFlight stays 1", async (t) => {
@@ -503,7 +576,9 @@ describe("injected faults", () => {
     const token = await getToken(emu);
     const file = Buffer.from("f");
     emu.injectFault({ fault: { kind: "code", code: 1061045 }, times: 2 });
-    emu.injectFault({ fault: { kind: "code", code: 1061001, httpStatus: 500, msg: "boom", headers: { "x-tt-logid": "abc" } } });
+    emu.injectFault({
+      fault: { kind: "code", code: 1061001, httpStatus: 500, msg: "boom", headers: { "x-tt-logid": "abc" } },
+    });
     assertLark(await uploadAll(emu, token, uploadParts(file)), 200, 1061045);
     assertLark(await uploadAll(emu, token, uploadParts(file)), 200, 1061045);
     const custom = await uploadAll(emu, token, uploadParts(file));
@@ -519,7 +594,12 @@ describe("injected faults", () => {
     const token = await getToken(emu);
     emu.injectFault({ fault: { kind: "code", code: 99991400 }, path: "upload_prepare" });
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"))), 200, 0);
-    const limited = await postJson(emu, "upload_prepare", token, { file_name: "a", parent_type: "docx_file", parent_node: "n", size: 1 });
+    const limited = await postJson(emu, "upload_prepare", token, {
+      file_name: "a",
+      parent_type: "docx_file",
+      parent_node: "n",
+      size: 1,
+    });
     assertLark(limited, 429, 99991400);
     assert.equal(limited.headers["x-ogw-ratelimit-limit"], "1000");
     assert.ok(Number(limited.headers["x-ogw-ratelimit-reset"]) > 0);
@@ -533,7 +613,10 @@ describe("injected faults", () => {
     emu.injectFault({ fault: { kind: "code", code: 1061001 } });
     const token = await getToken(emu); // not consumed by the token request
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"))), 200, 1061001);
-    emu.injectFault({ fault: { kind: "http", status: 503, body: "unavailable", contentType: "text/plain" }, path: "token" });
+    emu.injectFault({
+      fault: { kind: "http", status: 503, body: "unavailable", contentType: "text/plain" },
+      path: "token",
+    });
     const a = await askToken(emu, { app_id: emu.appId, app_secret: emu.appSecret });
     assert.equal(a.status, 503);
     assert.equal(a.text, "unavailable");
@@ -549,7 +632,13 @@ describe("injected faults", () => {
     assert.match(a.text, /<html>[\s\S]*502 Bad Gateway/);
     assert.equal(a.json, undefined);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"))), 200, 0);
-    assert.deepEqual(emu.requests.map((r) => [r.httpStatus, r.code]), [[502, -1], [200, 0]]);
+    assert.deepEqual(
+      emu.requests.map((r) => [r.httpStatus, r.code]),
+      [
+        [502, -1],
+        [200, 0],
+      ],
+    );
   });
 
   test("reset: the socket is destroyed without an answer", async (t) => {
@@ -568,7 +657,13 @@ describe("injected faults", () => {
     const token = await getToken(emu);
     emu.injectFault({ fault: { kind: "hang" } });
     const pending = uploadAll(emu, token, uploadParts(Buffer.from("a")));
-    const outcome = await Promise.race([pending.then(() => "answered", () => "failed"), sleep(150).then(() => "pending")]);
+    const outcome = await Promise.race([
+      pending.then(
+        () => "answered",
+        () => "failed",
+      ),
+      sleep(150).then(() => "pending"),
+    ]);
     assert.equal(outcome, "pending");
     // A hung request is not an admitted one: it does not block the next upload.
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("b"))), 200, 0);
@@ -583,16 +678,37 @@ describe("injected faults", () => {
 
 describe("chunked upload is strict", () => {
   async function prepare(emu: LarkEmulator, token: string, size: number): Promise<string> {
-    const a = await postJson(emu, "upload_prepare", token, { file_name: "big.bin", parent_type: "docx_file", parent_node: "doxcnT", size });
+    const a = await postJson(emu, "upload_prepare", token, {
+      file_name: "big.bin",
+      parent_type: "docx_file",
+      parent_node: "doxcnT",
+      size,
+    });
     assertLark(a, 200, 0);
     assert.equal(a.json.data.block_num, Math.ceil(size / BLOCK));
     return a.json.data.upload_id;
   }
-  const part = (emu: LarkEmulator, token: string, uploadId: string, seq: number, block: Buffer, over: Record<string, string> = {}) =>
-    postForm(emu, "upload_part", [
-      ["upload_id", uploadId], ["seq", String(seq)], ["size", String(block.length)], ["checksum", adler(block)],
-      ...Object.entries(over), ["file", block],
-    ], bearer(token));
+  const part = (
+    emu: LarkEmulator,
+    token: string,
+    uploadId: string,
+    seq: number,
+    block: Buffer,
+    over: Record<string, string> = {},
+  ) =>
+    postForm(
+      emu,
+      "upload_part",
+      [
+        ["upload_id", uploadId],
+        ["seq", String(seq)],
+        ["size", String(block.length)],
+        ["checksum", adler(block)],
+        ...Object.entries(over),
+        ["file", block],
+      ],
+      bearer(token),
+    );
 
   test("prepare: sizes above 20 MiB are fine, above the cap are not, fields are validated", async (t) => {
     const emu = await roomy(t);
@@ -657,7 +773,11 @@ describe("introspection endpoints and bookkeeping", () => {
     const emu = await roomy(t, { keepBytes: true });
     const token = await getToken(emu);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("abc"), { file_name: "ü.txt" })), 200, 0);
-    assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("abc"), { size: "4", checksum: null })), 400, 1062009);
+    assertLark(
+      await uploadAll(emu, token, uploadParts(Buffer.from("abc"), { size: "4", checksum: null })),
+      400,
+      1062009,
+    );
 
     const filesRes = await request(`${emu.url}/__emulator/files`);
     const listed = (await filesRes.body.json()) as Record<string, unknown>[];
@@ -680,7 +800,14 @@ describe("introspection endpoints and bookkeeping", () => {
     assert.ok(ok.startedAt <= ok.endedAt && ok.endedAt <= bad.startedAt);
 
     emu.reset();
-    assert.deepEqual(emu.stats(), { uploads: 0, requests: 0, tokenRequests: 0, rateViolations: 0, concurrencyViolations: 0, maxInFlight: 0 });
+    assert.deepEqual(emu.stats(), {
+      uploads: 0,
+      requests: 0,
+      tokenRequests: 0,
+      rateViolations: 0,
+      concurrencyViolations: 0,
+      maxInFlight: 0,
+    });
     assert.equal(emu.files.length, 0);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("abc"))), 200, 0); // tokens stay valid
   });

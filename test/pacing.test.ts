@@ -1,6 +1,7 @@
 /** Lark's rate rules and the retry budget, on a virtual clock so the figures are exact. */
-import { describe, test } from "node:test";
+
 import assert from "node:assert/strict";
+import { describe, test } from "node:test";
 import { TransientError } from "../lib/errors";
 import { Pacer } from "../lib/pacer";
 import { withRetries } from "../lib/retry";
@@ -34,7 +35,10 @@ describe("pacer", () => {
     assert.equal(maxInFlight, 1);
     const t0 = starts[0]!;
     // 5 back to back; the 6th waits for a window after the 1st reply (t0+50), the 11th after the 6th's.
-    assert.deepEqual(starts.map((t) => t - t0), [0, 50, 100, 150, 200, 1050, 1100, 1150, 1200, 1250, 2100]);
+    assert.deepEqual(
+      starts.map((t) => t - t0),
+      [0, 50, 100, 150, 200, 1050, 1100, 1150, 1200, 1250, 2100],
+    );
   });
 
   test("a turn that would come after the deadline fails at once instead of sleeping past it", async () => {
@@ -42,7 +46,10 @@ describe("pacer", () => {
     const pacer = new Pacer({ perWindow: 1, windowMs: 1000, now: c.now, sleep: c.sleep });
     await pacer.run(async () => undefined);
     const before = c.now();
-    await assert.rejects(pacer.run(async () => "late", before + 500), TransientError);
+    await assert.rejects(
+      pacer.run(async () => "late", before + 500),
+      TransientError,
+    );
     assert.equal(c.now(), before, "no sleep");
     assert.equal(await pacer.run(async () => "on time", before + 2000), "on time");
   });
@@ -80,13 +87,40 @@ describe("retries", () => {
 
   test("permanent errors are not retried; transient ones stop at maxAttempts or before the deadline", async () => {
     let calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw new Error("permanent"); }, { maxAttempts: 5, deadline: Date.now() + 60_000 }), /permanent/);
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls++;
+          throw new Error("permanent");
+        },
+        { maxAttempts: 5, deadline: Date.now() + 60_000 },
+      ),
+      /permanent/,
+    );
     assert.equal(calls, 1);
     calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw new TransientError("busy"); }, { maxAttempts: 3, deadline: Date.now() + 60_000, sleep: async () => undefined }), TransientError);
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls++;
+          throw new TransientError("busy");
+        },
+        { maxAttempts: 3, deadline: Date.now() + 60_000, sleep: async () => undefined },
+      ),
+      TransientError,
+    );
     assert.equal(calls, 3);
     calls = 0;
-    await assert.rejects(withRetries(async () => { calls++; throw new TransientError("busy", { retryAfterMs: 10_000 }); }, { maxAttempts: 5, deadline: Date.now() + 5_000, sleep: async () => undefined }), TransientError);
+    await assert.rejects(
+      withRetries(
+        async () => {
+          calls++;
+          throw new TransientError("busy", { retryAfterMs: 10_000 });
+        },
+        { maxAttempts: 5, deadline: Date.now() + 5_000, sleep: async () => undefined },
+      ),
+      TransientError,
+    );
     assert.equal(calls, 1, "a wait past the deadline is not taken");
   });
 });

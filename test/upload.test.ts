@@ -2,14 +2,15 @@
  * The core contract (issue 2), end to end: real handler, s3rver and the Lark emulator over HTTP,
  * events shaped as AWS sends them.
  */
-import { after, before, beforeEach, describe, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { after, before, beforeEach, describe, test } from "node:test";
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
 import { originOf } from "../lib/s3-objects";
 import { toAwsRecord } from "../local/local-s3";
-import { BACKEND, bytes, startStack, TO_DOCX, type Stack } from "./support/stack";
+import { BACKEND, bytes, type Stack, startStack, TO_DOCX } from "./support/stack";
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const adler = (b: Buffer) => String(ADLER32.buf(b) >>> 0);
@@ -27,7 +28,12 @@ beforeEach(() => {
 /** GETs of the object's bytes (not its tagging) that reached the S3 server (s3rver keeps a log). */
 function downloads(key: string): number {
   const path = `/${stack.bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
-  return stack.localS3!.requests.filter((r) => r.method === "GET" && decodeURIComponent(r.url.split("?")[0]!) === decodeURIComponent(path) && !r.url.includes("tagging")).length;
+  return stack.localS3!.requests.filter(
+    (r) =>
+      r.method === "GET" &&
+      decodeURIComponent(r.url.split("?")[0]!) === decodeURIComponent(path) &&
+      !r.url.includes("tagging"),
+  ).length;
 }
 
 describe("a file dropped into S3", () => {
@@ -78,7 +84,17 @@ describe("a file dropped into S3", () => {
     if (BACKEND === "s3rver") assert.equal(head.StorageClass, "STANDARD_IA");
     assert.equal(head.ETag, before.ETag, "same bytes");
     assert.deepEqual(await stack.tags(key), { ...TO_DOCX, team: "finance" }, "tags kept, the old error tag removed");
-    assert.deepEqual(result, { objects: [{ bucket: stack.bucket, key, versionId: undefined, outcome: (result as any).objects[0].outcome, durationMs: (result as any).objects[0].durationMs }] });
+    assert.deepEqual(result, {
+      objects: [
+        {
+          bucket: stack.bucket,
+          key,
+          versionId: undefined,
+          outcome: (result as any).objects[0].outcome,
+          durationMs: (result as any).objects[0].durationMs,
+        },
+      ],
+    });
     assert.equal((result as any).objects[0].outcome.kind, "uploaded");
     assert.equal((result as any).objects[0].outcome.fileToken, received.fileToken);
 
@@ -91,7 +107,14 @@ describe("a file dropped into S3", () => {
     assert.equal(emf.UploadedBytes, body.length);
   });
 
-  for (const key of ["with space/a b.txt", "plus/c++ notes+v2.txt", "percent/100% done %2B.txt", "unicode/报告 ü 🚀.txt", "parens/copy (1) [x].txt", "odd/a&b=c?d#e'f!.txt"]) {
+  for (const key of [
+    "with space/a b.txt",
+    "plus/c++ notes+v2.txt",
+    "percent/100% done %2B.txt",
+    "unicode/报告 ü 🚀.txt",
+    "parens/copy (1) [x].txt",
+    "odd/a&b=c?d#e'f!.txt",
+  ]) {
     test(`key ${JSON.stringify(key)} is decoded the AWS way and its name arrives intact`, async () => {
       const body = Buffer.from(`content of ${key}`);
       const event = await stack.put(key, body, { tags: TO_DOCX });
@@ -133,7 +156,9 @@ describe("a file dropped into S3", () => {
     await stack.handler(event);
     const head = await stack.head(key);
     assert.ok(head.Metadata?.["lark-file-token"]);
-    const copyEvent = { Records: [toAwsRecord(stack.bucket, key, 9, head.ETag!, "ObjectCreated:Copy", head.VersionId)] };
+    const copyEvent = {
+      Records: [toAwsRecord(stack.bucket, key, 9, head.ETag!, "ObjectCreated:Copy", head.VersionId)],
+    };
     const result: any = await stack.handler(copyEvent);
     assert.equal(stack.lark.files.length, 1);
     assert.equal(result.objects[0].outcome.kind, "skipped");
@@ -141,10 +166,16 @@ describe("a file dropped into S3", () => {
   });
 
   test("without tags the configured default parent applies; lark-file-name and lark-drive-route-token are honoured", async () => {
-    const local = await startStack({ env: { LARK_DEFAULT_PARENT_TYPE: "bitable_file", LARK_DEFAULT_PARENT_NODE: "bascnDefault" } });
+    const local = await startStack({
+      env: { LARK_DEFAULT_PARENT_TYPE: "bitable_file", LARK_DEFAULT_PARENT_NODE: "bascnDefault" },
+    });
     try {
       await local.handler(await local.put("untagged.csv", "a,b\n1,2\n"));
-      await local.handler(await local.put("named.csv", "x", { tags: { ...TO_DOCX, "lark-file-name": "Quarterly 季度.csv", "lark-drive-route-token": "doxcnRoute42" } }));
+      await local.handler(
+        await local.put("named.csv", "x", {
+          tags: { ...TO_DOCX, "lark-file-name": "Quarterly 季度.csv", "lark-drive-route-token": "doxcnRoute42" },
+        }),
+      );
       assert.deepEqual(
         local.lark.files.map((f) => [f.fileName, f.parentType, f.parentNode, f.extra]),
         [
@@ -160,8 +191,16 @@ describe("a file dropped into S3", () => {
   const refusals: [string, Record<string, string> | undefined, RegExp][] = [
     ["no tags and no default", undefined, /^missing-parent: tag lark-parent-type and lark-parent-node missing/],
     ["only the node", { "lark-parent-node": "doxcn1" }, /^missing-parent: tag lark-parent-type missing/],
-    ["a parent_type Lark does not know", { "lark-parent-type": "wiki_page", "lark-parent-node": "doxcn1" }, /^invalid-parent-type: wiki_page is not one of doc_image/],
-    ["a file name over 250 characters", { ...TO_DOCX, "lark-file-name": "n".repeat(251) }, /^invalid-file-name: the file name has 251 characters/],
+    [
+      "a parent_type Lark does not know",
+      { "lark-parent-type": "wiki_page", "lark-parent-node": "doxcn1" },
+      /^invalid-parent-type: wiki_page is not one of doc_image/,
+    ],
+    [
+      "a file name over 250 characters",
+      { ...TO_DOCX, "lark-file-name": "n".repeat(251) },
+      /^invalid-file-name: the file name has 251 characters/,
+    ],
   ];
   for (const [what, tags, expected] of refusals) {
     test(`${what}: a clear lark-upload-error tag, nothing uploaded, the object intact`, async () => {
@@ -191,7 +230,9 @@ describe("a file dropped into S3", () => {
   test("a permanent Lark error is tagged lark-<code> at once, without retries", async () => {
     stack.lark.deleteParentNode("doxcnGone");
     const key = "perm/deleted-parent.txt";
-    const result: any = await stack.handler(await stack.put(key, "x", { tags: { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnGone" } }));
+    const result: any = await stack.handler(
+      await stack.put(key, "x", { tags: { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnGone" } }),
+    );
     assert.equal(result.objects[0].outcome.kind, "rejected");
     assert.equal(stack.lark.stats().requests, 1);
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^lark-1061041: parent node has been deleted/);
@@ -204,7 +245,10 @@ describe("a file dropped into S3", () => {
     await stack.handler(await stack.put("token/two.txt", "2", { tags: TO_DOCX }));
     assert.equal(stack.lark.files.length, 2);
     assert.equal(stack.lark.stats().tokenRequests, before + 1);
-    assert.ok(stack.lark.requests.some((r) => r.code === 99991663), "Lark did reject the old token");
+    assert.ok(
+      stack.lark.requests.some((r) => r.code === 99991663),
+      "Lark did reject the old token",
+    );
   });
 
   test("the token is cached across invocations", async () => {
@@ -245,7 +289,17 @@ describe("delivery paths", () => {
     const records = [];
     for (let i = 0; i < 12; i++) {
       const e = await stack.put(`sqs/file-${i}.txt`, `file ${i}`, { tags: TO_DOCX });
-      records.push({ messageId: `m-${i}`, eventSource: "aws:sqs", body: JSON.stringify(e), receiptHandle: "r", attributes: {}, messageAttributes: {}, md5OfBody: "", eventSourceARN: "arn:aws:sqs:us-east-1:1:q", awsRegion: "us-east-1" });
+      records.push({
+        messageId: `m-${i}`,
+        eventSource: "aws:sqs",
+        body: JSON.stringify(e),
+        receiptHandle: "r",
+        attributes: {},
+        messageAttributes: {},
+        md5OfBody: "",
+        eventSourceARN: "arn:aws:sqs:us-east-1:1:q",
+        awsRegion: "us-east-1",
+      });
     }
     const result = await stack.handler({ Records: records });
     assert.deepEqual(result, { batchItemFailures: [] });
@@ -261,7 +315,11 @@ describe("delivery paths", () => {
     const ok = await stack.put("sqs2/ok.txt", "fine", { tags: TO_DOCX });
     const bad = await stack.put("sqs2/bad.txt", "will fail", { tags: TO_DOCX });
     const test = { Service: "Amazon S3", Event: "s3:TestEvent", Time: new Date().toISOString(), Bucket: stack.bucket };
-    stack.lark.injectFault({ fault: { kind: "http", status: 503, body: "<html>busy</html>", contentType: "text/html" }, path: "upload_all", times: 100 });
+    stack.lark.injectFault({
+      fault: { kind: "http", status: 503, body: "<html>busy</html>", contentType: "text/html" },
+      path: "upload_all",
+      times: 100,
+    });
     // The first message fails (persistent 503), then the fault is cleared for the second.
     const records = [
       { messageId: "bad", eventSource: "aws:sqs", body: JSON.stringify(bad) },
@@ -270,10 +328,16 @@ describe("delivery paths", () => {
     ];
     const first: any = await stack.handler({ Records: records });
     stack.lark.clearFaults();
-    const second: any = await stack.handler({ Records: [{ messageId: "ok", eventSource: "aws:sqs", body: JSON.stringify(ok) }] });
+    const second: any = await stack.handler({
+      Records: [{ messageId: "ok", eventSource: "aws:sqs", body: JSON.stringify(ok) }],
+    });
     assert.deepEqual(first.batchItemFailures.map((f: any) => f.itemIdentifier).sort(), ["bad", "junk"]);
     assert.deepEqual(second, { batchItemFailures: [] });
-    assert.equal((await stack.head("sqs2/bad.txt")).Metadata?.["lark-file-token"], undefined, "the failed object is untouched");
+    assert.equal(
+      (await stack.head("sqs2/bad.txt")).Metadata?.["lark-file-token"],
+      undefined,
+      "the failed object is untouched",
+    );
     assert.deepEqual(await stack.tags("sqs2/bad.txt"), TO_DOCX);
   });
 
@@ -283,8 +347,14 @@ describe("delivery paths", () => {
       const e = await stack.put(`late/${i}.txt`, `late ${i}`, { tags: TO_DOCX });
       records.push({ messageId: `late-${i}`, eventSource: "aws:sqs", body: JSON.stringify(e) });
     }
-    const result: any = await stack.handler({ Records: records }, { awsRequestId: "r", getRemainingTimeInMillis: () => 0 });
-    assert.deepEqual(result.batchItemFailures.map((f: any) => f.itemIdentifier), ["late-0", "late-1", "late-2"]);
+    const result: any = await stack.handler(
+      { Records: records },
+      { awsRequestId: "r", getRemainingTimeInMillis: () => 0 },
+    );
+    assert.deepEqual(
+      result.batchItemFailures.map((f: any) => f.itemIdentifier),
+      ["late-0", "late-1", "late-2"],
+    );
     assert.equal(stack.lark.stats().requests, 0);
     assert.equal((await stack.head("late/0.txt")).Metadata?.["lark-file-token"], undefined);
   });
@@ -302,14 +372,28 @@ describe("delivery paths", () => {
       time: new Date().toISOString(),
       region: "us-east-1",
       resources: [`arn:aws:s3:::${stack.bucket}`],
-      detail: { version: "0", bucket: { name: stack.bucket }, object: { key: o.key, size: o.size, etag: o.eTag, sequencer: o.sequencer }, "request-id": "x", requester: "1", reason: "PutObject" },
+      detail: {
+        version: "0",
+        bucket: { name: stack.bucket },
+        object: { key: o.key, size: o.size, etag: o.eTag, sequencer: o.sequencer },
+        "request-id": "x",
+        requester: "1",
+        reason: "PutObject",
+      },
     });
     assert.equal(result.objects[0].outcome.kind, "uploaded");
     assert.equal(stack.lark.files[0]!.fileName, "from bridge+.txt");
   });
 
   test("the s3:TestEvent is ignored", async () => {
-    const result = await stack.handler({ Service: "Amazon S3", Event: "s3:TestEvent", Time: "2026-01-01T00:00:00.000Z", Bucket: stack.bucket, RequestId: "r", HostId: "h" });
+    const result = await stack.handler({
+      Service: "Amazon S3",
+      Event: "s3:TestEvent",
+      Time: "2026-01-01T00:00:00.000Z",
+      Bucket: stack.bucket,
+      RequestId: "r",
+      HostId: "h",
+    });
     assert.deepEqual(result, { ignored: "s3:TestEvent" });
     assert.equal(stack.lark.stats().requests, 0);
   });
@@ -318,10 +402,31 @@ describe("delivery paths", () => {
     ["null", null, /expected an S3 notification .* got null/],
     ["a string", "hello", /got string "hello"/],
     ["an API Gateway event", { httpMethod: "GET", path: "/" }, /got an object with keys \[httpMethod, path\]/],
-    ["a record from DynamoDB", { Records: [{ eventSource: "aws:dynamodb", eventVersion: "1.1" }] }, /eventSource must be "aws:s3" or "ceph:s3", got string "aws:dynamodb"/],
-    ["a record without object", { Records: [{ eventSource: "aws:s3", eventVersion: "2.1", s3: { bucket: { name: "b" } } }] }, /s3 must hold bucket and object/],
-    ["eventVersion 3", { Records: [{ eventSource: "aws:s3", eventVersion: "3.0", s3: {} }] }, /eventVersion must be 2.x/],
-    ["a badly encoded key", { Records: [toAwsRecord("inbox", "x", 1, "e")].map((r) => ({ ...r, s3: { ...r.s3, object: { ...r.s3.object, key: "bad%E0%A4%A" } } })) }, /is not URL-encoded as S3 encodes keys/],
+    [
+      "a record from DynamoDB",
+      { Records: [{ eventSource: "aws:dynamodb", eventVersion: "1.1" }] },
+      /eventSource must be "aws:s3" or "ceph:s3", got string "aws:dynamodb"/,
+    ],
+    [
+      "a record without object",
+      { Records: [{ eventSource: "aws:s3", eventVersion: "2.1", s3: { bucket: { name: "b" } } }] },
+      /s3 must hold bucket and object/,
+    ],
+    [
+      "eventVersion 3",
+      { Records: [{ eventSource: "aws:s3", eventVersion: "3.0", s3: {} }] },
+      /eventVersion must be 2.x/,
+    ],
+    [
+      "a badly encoded key",
+      {
+        Records: [toAwsRecord("inbox", "x", 1, "e")].map((r) => ({
+          ...r,
+          s3: { ...r.s3, object: { ...r.s3.object, key: "bad%E0%A4%A" } },
+        })),
+      },
+      /is not URL-encoded as S3 encodes keys/,
+    ],
   ];
   for (const [what, event, message] of malformed) {
     test(`a malformed event (${what}) is rejected with what was expected and what arrived`, async () => {
@@ -335,7 +440,10 @@ describe("hygiene", () => {
   test("the app secret and the tenant token never reach a log line", async () => {
     stack.lark.expireTokens();
     await stack.handler(await stack.put("secret/check.txt", "s", { tags: TO_DOCX }));
-    stack.lark.injectFault({ fault: { kind: "code", code: 99991672, httpStatus: 400, msg: "app lacks scope" }, path: "upload_all" });
+    stack.lark.injectFault({
+      fault: { kind: "code", code: 99991672, httpStatus: 400, msg: "app lacks scope" },
+      path: "upload_all",
+    });
     await assert.rejects(stack.handler(await stack.put("secret/check2.txt", "s", { tags: TO_DOCX })));
     const text = JSON.stringify(stack.logs);
     assert.ok(stack.logs.length >= 2);
@@ -347,12 +455,22 @@ describe("hygiene", () => {
     await stack.handler(await stack.put("copy/src.txt", "original", { tags: TO_DOCX }));
     const srcToken = (await stack.head("copy/src.txt")).Metadata?.["lark-file-token"];
     // A plain copy keeps the metadata (and the tags): the token and its origin come along.
-    await stack.s3.send(new CopyObjectCommand({ Bucket: stack.bucket, Key: "copy/dst.txt", CopySource: `${stack.bucket}/copy/src.txt` }));
+    await stack.s3.send(
+      new CopyObjectCommand({ Bucket: stack.bucket, Key: "copy/dst.txt", CopySource: `${stack.bucket}/copy/src.txt` }),
+    );
     const elsewhere = { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnElsewhere" };
-    await stack.s3.send(new PutObjectTaggingCommand({ Bucket: stack.bucket, Key: "copy/dst.txt", Tagging: { TagSet: Object.entries(elsewhere).map(([Key, Value]) => ({ Key, Value })) } }));
+    await stack.s3.send(
+      new PutObjectTaggingCommand({
+        Bucket: stack.bucket,
+        Key: "copy/dst.txt",
+        Tagging: { TagSet: Object.entries(elsewhere).map(([Key, Value]) => ({ Key, Value })) },
+      }),
+    );
     const head = await stack.head("copy/dst.txt");
     assert.equal(head.Metadata?.["lark-file-token"], srcToken);
-    const result: any = await stack.handler({ Records: [toAwsRecord(stack.bucket, "copy/dst.txt", 8, head.ETag!, "ObjectCreated:Copy")] });
+    const result: any = await stack.handler({
+      Records: [toAwsRecord(stack.bucket, "copy/dst.txt", 8, head.ETag!, "ObjectCreated:Copy")],
+    });
     assert.equal(result.objects[0].outcome.kind, "uploaded");
     assert.equal(stack.lark.files.length, 2);
     assert.equal(stack.lark.files[1]!.parentNode, "doxcnElsewhere");
@@ -360,16 +478,26 @@ describe("hygiene", () => {
     assert.equal(dstToken, stack.lark.files[1]!.fileToken);
     assert.notEqual(dstToken, srcToken);
     // The source's own echo is still recognised.
-    const again: any = await stack.handler({ Records: [toAwsRecord(stack.bucket, "copy/src.txt", 8, head.ETag!, "ObjectCreated:Copy")] });
+    const again: any = await stack.handler({
+      Records: [toAwsRecord(stack.bucket, "copy/src.txt", 8, head.ETag!, "ObjectCreated:Copy")],
+    });
     assert.equal(again.objects[0].outcome.reason, "already-uploaded");
-    const body = await (await stack.s3.send(new GetObjectCommand({ Bucket: stack.bucket, Key: "copy/src.txt" }))).Body!.transformToString();
+    const body = await (
+      await stack.s3.send(new GetObjectCommand({ Bucket: stack.bucket, Key: "copy/src.txt" }))
+    ).Body!.transformToString();
     assert.equal(body, "original");
   });
 
-  test("an archived object (Glacier: GetObject answers InvalidObjectState) is refused with archived-object", { skip: BACKEND === "rgw" && "needs s3rver's fault injection" }, async () => {
+  test("an archived object (Glacier: GetObject answers InvalidObjectState) is refused with archived-object", {
+    skip: BACKEND === "rgw" && "needs s3rver's fault injection",
+  }, async () => {
     const key = "cold/archived.txt";
     const event = await stack.put(key, "in deep archive", { tags: TO_DOCX });
-    stack.localS3!.failRequests((r) => r.method === "GET" && !r.url.includes("tagging"), 1, { status: 403, code: "InvalidObjectState", message: "The operation is not valid for the object's storage class" });
+    stack.localS3!.failRequests((r) => r.method === "GET" && !r.url.includes("tagging"), 1, {
+      status: 403,
+      code: "InvalidObjectState",
+      message: "The operation is not valid for the object's storage class",
+    });
     const result: any = await stack.handler(event);
     stack.localS3!.clearFaults();
     assert.equal(result.objects[0].outcome.code, "archived-object");
@@ -384,7 +512,9 @@ describe("hygiene", () => {
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^metadata-too-large: /);
   });
 
-  test("a metadata write that fails after the upload parks the token as a tag; the retry writes it without uploading again", { skip: BACKEND === "rgw" && "needs s3rver's fault injection" }, async () => {
+  test("a metadata write that fails after the upload parks the token as a tag; the retry writes it without uploading again", {
+    skip: BACKEND === "rgw" && "needs s3rver's fault injection",
+  }, async () => {
     const key = "park/once.txt";
     const event = await stack.put(key, "uploaded once", { tags: TO_DOCX });
     // Every attempt the SDK makes at the self-copy gets 503 SlowDown.
@@ -392,7 +522,10 @@ describe("hygiene", () => {
     await assert.rejects(stack.handler(event), /1 of 1 object\(s\) failed/);
     assert.equal(stack.lark.files.length, 1);
     const token = stack.lark.files[0]!.fileToken;
-    assert.ok(stack.logs.some((l) => l.message === "failed" && l.fileToken === token), "the token is in the failure's log line");
+    assert.ok(
+      stack.logs.some((l) => l.message === "failed" && l.fileToken === token),
+      "the token is in the failure's log line",
+    );
     assert.deepEqual(await stack.tags(key), { ...TO_DOCX, "lark-file-token": token }, "parked as a tag");
     stack.localS3!.clearFaults();
     // Lambda's retry: the same event.
@@ -403,5 +536,4 @@ describe("hygiene", () => {
     assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], token);
     assert.deepEqual(await stack.tags(key), TO_DOCX, "the parked tag is gone");
   });
-
 });

@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 /**
  * The npm-script CLIs' common front: parse the arguments, and a `usage` that prints the problem and the

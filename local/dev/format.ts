@@ -19,7 +19,14 @@ export interface Paint {
 
 export function painter(color: boolean): Paint {
   const sgr = (open: number, close: number) => (s: string) => (color ? `\x1b[${open}m${s}\x1b[${close}m` : s);
-  return { dim: sgr(2, 22), bold: sgr(1, 22), red: sgr(31, 39), green: sgr(32, 39), yellow: sgr(33, 39), cyan: sgr(36, 39) };
+  return {
+    dim: sgr(2, 22),
+    bold: sgr(1, 22),
+    red: sgr(31, 39),
+    green: sgr(32, 39),
+    yellow: sgr(33, 39),
+    cyan: sgr(36, 39),
+  };
 }
 
 export function formatBytes(n: number): string {
@@ -75,7 +82,9 @@ export function outcomeLine(line: OutcomeLine, paint: Paint, at = new Date()): s
       break;
     case "skipped":
       label = "skipped ";
-      detail = [outcome.reason, outcome.fileToken && `file_token ${outcome.fileToken}`, outcome.detail].filter(Boolean).join("  ");
+      detail = [outcome.reason, outcome.fileToken && `file_token ${outcome.fileToken}`, outcome.detail]
+        .filter(Boolean)
+        .join("  ");
       break;
     case "rejected":
       label = paint.yellow("rejected");
@@ -88,6 +97,13 @@ export function outcomeLine(line: OutcomeLine, paint: Paint, at = new Date()): s
       break;
     }
   }
-  const text = [clock(at), label, line.key, sizeText, detail + (line.note ? `  (${line.note})` : ""), formatMs(line.durationMs)].join("  ");
+  const text = [
+    clock(at),
+    label,
+    line.key,
+    sizeText,
+    detail + (line.note ? `  (${line.note})` : ""),
+    formatMs(line.durationMs),
+  ].join("  ");
   return line.quiet ? paint.dim(text) : text;
 }

@@ -17,8 +17,8 @@
 // - "s3:ObjectTagging:*" events are rejected (InvalidArgument) by PutBucketNotificationConfiguration.
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { S3Client, PutBucketNotificationConfigurationCommand, type Event as S3Event } from "@aws-sdk/client-s3";
-import { SNSClient, CreateTopicCommand } from "@aws-sdk/client-sns";
+import { PutBucketNotificationConfigurationCommand, S3Client, type Event as S3Event } from "@aws-sdk/client-s3";
+import { CreateTopicCommand, SNSClient } from "@aws-sdk/client-sns";
 
 export interface NotificationReceiver {
   /** http://127.0.0.1:PORT/ — pass it as pushEndpoint */

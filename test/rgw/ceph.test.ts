@@ -3,13 +3,14 @@
  * tags in the PUT and after the metadata write, the overwrite guard, and real bucket notifications
  * pushed over HTTP ("ceph:s3" records with raw keys). Run by `npm run test:rgw`.
  */
-import { after, before, describe, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { after, before, describe, test } from "node:test";
 import { GetObjectTaggingCommand, ListObjectVersionsCommand } from "@aws-sdk/client-s3";
 import { ObjectChangedError } from "../../lib/s3-objects";
-import { startNotificationReceiver, subscribeBucket, type NotificationReceiver } from "../../local/rgw/notifications";
-import { BACKEND, startStack, TO_DOCX, type Stack } from "../support/stack";
+import { type NotificationReceiver, startNotificationReceiver, subscribeBucket } from "../../local/rgw/notifications";
+import { BACKEND, type Stack, startStack, TO_DOCX } from "../support/stack";
 
 const sha256 = (b: string) => createHash("sha256").update(b).digest("hex");
 const skip = BACKEND !== "rgw" && "needs S3_BACKEND=rgw (npm run test:rgw)";
@@ -38,7 +39,9 @@ describe("radosgw", { skip }, () => {
       assert.equal(stack.lark.files.length, 1);
       assert.equal(stack.lark.files[0]!.sha256, sha256("version two"));
 
-      const versions = await stack.s3.send(new ListObjectVersionsCommand({ Bucket: stack.bucket, Prefix: "v/doc.txt" }));
+      const versions = await stack.s3.send(
+        new ListObjectVersionsCommand({ Bucket: stack.bucket, Prefix: "v/doc.txt" }),
+      );
       assert.equal(versions.Versions?.length, 3, "v1, v2 and the copy carrying the token");
       const head = await stack.head("v/doc.txt");
       assert.notEqual(head.VersionId, v2);
@@ -46,7 +49,15 @@ describe("radosgw", { skip }, () => {
       assert.deepEqual(await stack.tags("v/doc.txt"), TO_DOCX, "radosgw drops tags on the copy; they were restored");
 
       // The copy's own event (radosgw sends no versionId for copies) and a replay of v2's event upload nothing.
-      const copy: any = await stack.handler({ Records: [{ ...second.Records[0]!, eventName: "ObjectCreated:Copy", s3: { ...second.Records[0]!.s3, object: { ...second.Records[0]!.s3.object, versionId: undefined } } }] });
+      const copy: any = await stack.handler({
+        Records: [
+          {
+            ...second.Records[0]!,
+            eventName: "ObjectCreated:Copy",
+            s3: { ...second.Records[0]!.s3, object: { ...second.Records[0]!.s3.object, versionId: undefined } },
+          },
+        ],
+      });
       assert.equal(copy.objects[0].outcome.reason, "already-uploaded");
       const replay: any = await stack.handler(second);
       assert.equal(replay.objects[0].outcome.kind, "skipped");
@@ -56,7 +67,13 @@ describe("radosgw", { skip }, () => {
     test("a refusal tags the version the event announced", async () => {
       const e = await stack.put("v/bad.txt", "x", { tags: { "lark-parent-type": "nope", "lark-parent-node": "n" } });
       await stack.handler(e);
-      const tags = await stack.s3.send(new GetObjectTaggingCommand({ Bucket: stack.bucket, Key: "v/bad.txt", VersionId: e.Records[0]!.s3.object.versionId }));
+      const tags = await stack.s3.send(
+        new GetObjectTaggingCommand({
+          Bucket: stack.bucket,
+          Key: "v/bad.txt",
+          VersionId: e.Records[0]!.s3.object.versionId,
+        }),
+      );
       assert.match(tags.TagSet?.find((t) => t.Key === "lark-upload-error")?.Value ?? "", /^invalid-parent-type: /);
     });
   });
@@ -79,7 +96,12 @@ describe("radosgw", { skip }, () => {
       await stack.put("t/guard.txt", "current content", { tags: TO_DOCX });
       const head = (await stack.runtime.s3.head(stack.bucket, "t/guard.txt"))!;
       await assert.rejects(
-        stack.runtime.s3.writeFileToken({ bucket: stack.bucket, key: "t/guard.txt" }, { ...head, eTag: "0123456789abcdef0123456789abcdef" }, TO_DOCX, "boxcnX"),
+        stack.runtime.s3.writeFileToken(
+          { bucket: stack.bucket, key: "t/guard.txt" },
+          { ...head, eTag: "0123456789abcdef0123456789abcdef" },
+          TO_DOCX,
+          "boxcnX",
+        ),
         ObjectChangedError,
       );
       assert.equal((await stack.head("t/guard.txt")).Metadata?.["lark-file-token"], undefined);
@@ -96,7 +118,10 @@ describe("radosgw", { skip }, () => {
       });
       await subscribeBucket({
         endpoint: process.env.AWS_ENDPOINT_URL_S3!,
-        credentials: { accessKeyId: process.env.AWS_ACCESS_KEY_ID!, secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY! },
+        credentials: {
+          accessKeyId: process.env.AWS_ACCESS_KEY_ID!,
+          secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY!,
+        },
         bucket: stack.bucket,
         pushEndpoint: receiver.url,
       });
@@ -115,8 +140,16 @@ describe("radosgw", { skip }, () => {
       }
       const records = receiver.received.flatMap((b: any) => b.Records);
       assert.ok(records.every((r: any) => r.eventSource === "ceph:s3"));
-      assert.deepEqual(records.filter((r: any) => r.eventName === "ObjectCreated:Put").map((r: any) => r.s3.object.key), keys, "raw keys");
-      assert.equal(records.filter((r: any) => r.eventName === "ObjectCreated:Copy").length, keys.length, "one self-copy each, then quiet");
+      assert.deepEqual(
+        records.filter((r: any) => r.eventName === "ObjectCreated:Put").map((r: any) => r.s3.object.key),
+        keys,
+        "raw keys",
+      );
+      assert.equal(
+        records.filter((r: any) => r.eventName === "ObjectCreated:Copy").length,
+        keys.length,
+        "one self-copy each, then quiet",
+      );
       assert.deepEqual(stack.lark.files.map((f) => f.fileName).sort(), keys.map((k) => k.slice(2)).sort());
       assert.equal(stack.lark.files.length, keys.length, "exactly once");
     });

@@ -6,25 +6,33 @@
  * AWS_ENDPOINT_URL_S3 and the AWS_* credentials point at (`npm run test:rgw` starts one), with a fresh
  * bucket per stack.
  */
+
+import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { randomUUID } from "node:crypto";
 import {
   CreateBucketCommand,
   GetObjectTaggingCommand,
   HeadObjectCommand,
-  PutObjectCommand,
   PutBucketVersioningCommand,
-  S3Client,
+  PutObjectCommand,
   type PutObjectCommandInput,
+  S3Client,
 } from "@aws-sdk/client-s3";
 import { loadConfig } from "../../lib/config";
 import { createHandler } from "../../lib/handler";
 import { createLogger } from "../../lib/log";
 import { createRuntime, type Runtime } from "../../lib/runtime";
-import { startLarkEmulator, type LarkEmulator, type LarkEmulatorOptions } from "../../local/lark-emulator";
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalS3, toAwsRecord, type AwsS3Record, type LocalS3 } from "../../local/local-s3";
+import { type LarkEmulator, type LarkEmulatorOptions, startLarkEmulator } from "../../local/lark-emulator";
+import {
+  type AwsS3Record,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  type LocalS3,
+  startLocalS3,
+  toAwsRecord,
+} from "../../local/local-s3";
 
 export const BACKEND: "s3rver" | "rgw" = process.env.S3_BACKEND === "rgw" ? "rgw" : "s3rver";
 
@@ -53,14 +61,17 @@ export interface PutOptions extends Partial<Omit<PutObjectCommandInput, "Bucket"
 
 export const TO_DOCX = { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnTarget01" };
 
-export async function startStack(opts: { env?: Record<string, string>; emulator?: LarkEmulatorOptions; versioned?: boolean } = {}): Promise<Stack> {
+export async function startStack(
+  opts: { env?: Record<string, string>; emulator?: LarkEmulatorOptions; versioned?: boolean } = {},
+): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "s3-to-lark-"));
   let localS3: LocalS3 | undefined;
   let bucket = "inbox";
   let endpoint: string;
   if (BACKEND === "rgw") {
     endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? "";
-    if (!endpoint) throw new Error("S3_BACKEND=rgw needs AWS_ENDPOINT_URL_S3 and credentials: eval \"$(local/rgw/rgw.sh start)\"");
+    if (!endpoint)
+      throw new Error('S3_BACKEND=rgw needs AWS_ENDPOINT_URL_S3 and credentials: eval "$(local/rgw/rgw.sh start)"');
     bucket = `inbox-${randomUUID().slice(0, 8)}`;
   } else {
     localS3 = await startLocalS3({ directory: dir, buckets: [bucket] });
@@ -97,7 +108,8 @@ export async function startStack(opts: { env?: Record<string, string>; emulator?
   });
   if (BACKEND === "rgw") {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-    if (opts.versioned) await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
+    if (opts.versioned)
+      await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
   } else if (opts.versioned) {
     throw new Error("s3rver has no versioning: run this with S3_BACKEND=rgw");
   }
