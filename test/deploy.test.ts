@@ -1,23 +1,19 @@
 /**
- * The deployment (serverless.yml): `serverless package` in both delivery modes, offline and without AWS
- * credentials; the CloudFormation it renders, read the way CloudFormation will (Conditions and Fn::If
- * evaluated); the zip it ships; and the bundled handler from that zip, run against s3rver and the Lark
- * emulator.
+ * The deployment (serverless.yml): `serverless package` of each variant, offline and without AWS
+ * credentials; the CloudFormation it renders, read the way CloudFormation will (Parameters and Conditions
+ * evaluated); the zip it ships; the bundled handler from that zip, run against s3rver and the Lark emulator;
+ * and what deploy/preflight.cjs refuses before anything is built.
  *
- * Packaging runs `node node_modules/osls/bin/serverless.js` (what `npx serverless` runs, minus npx's start-up)
- * in throw-away copies of the project, so it neither writes into the working tree nor collides with
- * another packaging run, and the three variants run in parallel.
+ * This is what moto cannot check when test/aws deploys the same template (KMS and Secrets Manager resource
+ * ARNs, queue policies, S3's own checks): each assertion here reads the template as AWS will apply it.
  */
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
-import { inflateRawSync } from "node:zlib";
 import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
@@ -25,11 +21,19 @@ import {
   PutObjectTaggingCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
+import {
+  type Packaged as Package,
+  packageService,
+  ROOT,
+  runServerless,
+  type ServerlessRun,
+  serverlessError,
+} from "../local/aws/serverless";
+import { evaluate, type Json } from "../local/aws/template";
+import { extract, readZip, type ZipEntry } from "../local/aws/zip";
 import { type LarkEmulator, startLarkEmulator } from "../local/lark-emulator";
 import { LOCAL_CREDENTIALS, LOCAL_REGION, type LocalS3, startLocalS3, toAwsRecord } from "../local/local-s3";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const SERVERLESS = join(ROOT, "node_modules", "osls", "bin", "serverless.js");
 const BUCKET = "example-bucket";
 const HANDLER = "functions/upload-to-lark.handler";
 /** In the packaging environment, as if it were exported in the deployer's shell: it must not reach the template. */
@@ -44,18 +48,16 @@ const S3_ACTIONS = [
   "s3:PutObjectTagging",
   "s3:PutObjectVersionTagging",
 ];
+/** What every mode subscribes to: new objects, tag changes (decided again), completed restores. */
+const S3_EVENTS = ["s3:ObjectCreated:*", "s3:ObjectTagging:Put", "s3:ObjectRestore:Completed"];
+const EVENTBRIDGE_TYPES = ["Object Created", "Object Tags Added", "Object Restore Completed"];
+const KMS_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const TOPIC = "arn:aws:sns:us-east-1:123456789012:s3-to-lark-alarms";
 
-type Json = any;
-
-interface Packaged {
-  dir: string;
-  /** The update-stack template as written. */
-  raw: Json;
-  rawText: string;
+interface Packaged extends Package {
   /** The template as CloudFormation will read it: false-condition resources gone, Fn::If resolved. */
   resources: Record<string, Json>;
   outputs: Record<string, Json>;
-  seconds: number;
 }
 
 let workspace: string;
@@ -63,7 +65,13 @@ let direct: Packaged;
 let sqs: Packaged;
 let existing: Packaged;
 /** memorySize / timeout as set in serverless.yml's `custom` (the benchmark may change them). */
-let sizing: { memorySize: number; timeout: number };
+let sizing: { memorySize: number; timeout: number; maxReceiveCount: number };
+
+async function variant(name: string, params: Record<string, string>): Promise<Packaged> {
+  const all = { bucket: BUCKET, larkAppId: "cli_example", ...params };
+  const p = await packageService(workspace, name, all, { LARK_APP_SECRET: FAKE_SECRET });
+  return { ...p, ...evaluate(structuredClone(p.raw)) };
+}
 
 before(async () => {
   workspace = await mkdtemp(join(tmpdir(), "s3-to-lark-deploy-"));
@@ -71,16 +79,18 @@ before(async () => {
   sizing = {
     memorySize: Number(/^ {2}memorySize: (\d+)/m.exec(yml)?.[1]),
     timeout: Number(/^ {2}timeout: (\d+)/m.exec(yml)?.[1]),
+    maxReceiveCount: Number(/^ {2}maxReceiveCount: (\d+)/m.exec(yml)?.[1]),
   };
   [direct, sqs, existing] = await Promise.all([
-    packageService("direct", {}),
-    packageService("sqs", { mode: "sqs", prefix: "incoming/" }),
-    packageService("existing", {
+    variant("direct", {}),
+    variant("sqs", { mode: "sqs", prefix: "incoming/", suffix: ".pdf" }),
+    variant("existing", {
       existingBucket: "true",
       prefix: "incoming/",
       suffix: ".pdf",
       larkAppSecretId: "s3-to-lark/app-secret",
-      kmsKeyArn: "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+      kmsKeyArn: KMS_KEY,
+      alarmTopicArn: TOPIC,
     }),
   ]);
 });
@@ -91,20 +101,20 @@ after(async () => {
 
 describe("serverless package", () => {
   test("works offline without AWS credentials, in both modes", (t) => {
-    for (const p of [direct, sqs, existing])
-      t.diagnostic(`${p.dir.split("/").pop()}: packaged in ${p.seconds.toFixed(1)} s`);
+    for (const p of [direct, sqs, existing]) t.diagnostic(`${p.name}: packaged in ${p.seconds.toFixed(1)} s`);
     assert.ok(direct.rawText.length > 0 && sqs.rawText.length > 0);
   });
 
-  test("direct mode: the created bucket notifies the function of s3:ObjectCreated:*", () => {
+  test("direct mode: the created bucket notifies the function of new objects, tag changes and restores", () => {
     const fnId = functionId(direct);
     const bucket = only(direct, "AWS::S3::Bucket", (r) => r.Properties.BucketName === BUCKET);
     assert.equal(bucket.DeletionPolicy, "Retain", "the bucket holds users' files");
     const notification = bucket.Properties.NotificationConfiguration;
-    assert.deepEqual(notification.LambdaConfigurations, [
-      { Event: "s3:ObjectCreated:*", Function: { "Fn::GetAtt": [fnId, "Arn"] } },
-    ]);
-    assert.equal(notification.QueueConfigurations, undefined);
+    assert.deepEqual(
+      notification.LambdaConfigurations,
+      S3_EVENTS.map((Event) => ({ Event, Function: { "Fn::GetAtt": [fnId, "Arn"] } })),
+    );
+    assert.deepEqual(Object.keys(notification), ["LambdaConfigurations"]);
 
     const [permissionId, permission] = entry(
       direct,
@@ -119,14 +129,24 @@ describe("serverless package", () => {
       "S3 validates the target when the notification is written",
     );
 
+    // With a prefix, every event type carries the same key filter.
+    const filtered = evaluate(structuredClone(direct.raw), {}, { KeyPrefix: "incoming/" });
+    const rules = Object.values(filtered.resources)
+      .find((r: Json) => r.Type === "AWS::S3::Bucket" && r.Properties.BucketName === BUCKET)
+      .Properties.NotificationConfiguration.LambdaConfigurations.map((c: Json) => c.Filter.S3Key.Rules);
+    assert.deepEqual(
+      rules,
+      [0, 1, 2].map(() => [{ Name: "prefix", Value: "incoming/" }]),
+    );
+
     assert.equal(of(direct, "AWS::Lambda::EventSourceMapping").length, 0);
     assert.equal(of(direct, "AWS::SQS::QueuePolicy").length, 0);
+    assert.equal(of(direct, "AWS::Events::Rule").length, 0);
   });
 
   test("the function: runtime, architecture, sizing, reserved concurrency", (t) => {
     for (const p of [direct, sqs]) {
       const fn = p.resources[functionId(p)];
-      assert.match(fn.Properties.Runtime, /^nodejs2[24]\.x$/);
       assert.equal(fn.Properties.Runtime, "nodejs24.x");
       assert.deepEqual(fn.Properties.Architectures, ["arm64"]);
       assert.equal(fn.Properties.MemorySize, sizing.memorySize);
@@ -160,46 +180,67 @@ describe("serverless package", () => {
     }
   });
 
-  test("sqs mode: bucket -> queue -> function with partial batch failures, DLQ after 5 receives", () => {
+  test("sqs mode: S3 -> EventBridge -> one FIFO message group -> the function; DLQ after maxReceiveCount", () => {
     const fnId = functionId(sqs);
-    const mapping = only(sqs, "AWS::Lambda::EventSourceMapping");
-    assert.deepEqual(mapping.Properties.FunctionResponseTypes, ["ReportBatchItemFailures"]);
-    assert.equal(mapping.Properties.BatchSize, 10);
-    assert.deepEqual(mapping.Properties.FunctionName, { "Fn::GetAtt": [fnId, "Arn"] });
-    const queueId = mapping.Properties.EventSourceArn["Fn::GetAtt"][0];
+    // The bucket sends its events to EventBridge, and notifies nothing itself (S3 cannot target a FIFO queue).
+    const bucket = only(sqs, "AWS::S3::Bucket", (r) => r.Properties.BucketName === BUCKET);
+    assert.deepEqual(bucket.Properties.NotificationConfiguration, {
+      EventBridgeConfiguration: { EventBridgeEnabled: true },
+    });
+    assert.equal(of(sqs, "AWS::Lambda::Permission").length, 0, "S3 does not invoke the function in sqs mode");
+
+    const [ruleId, rule] = entry(sqs, "AWS::Events::Rule");
+    assert.deepEqual(rule.Properties.EventPattern, {
+      source: ["aws.s3"],
+      "detail-type": EVENTBRIDGE_TYPES,
+      detail: { bucket: { name: [BUCKET] }, object: { key: [{ wildcard: "incoming/*.pdf" }] } },
+    });
+    const [target] = rule.Properties.Targets;
+    const queueId = target.Arn["Fn::GetAtt"][0];
+    assert.deepEqual(target.SqsParameters, { MessageGroupId: "uploads" }, "one message group: one batch at a time");
+    const failureQueue = only(sqs, "AWS::Lambda::EventInvokeConfig").Properties.DestinationConfig.OnFailure.Destination;
+    assert.deepEqual(target.DeadLetterConfig.Arn, failureQueue, "undeliverable events end in the failure queue");
+
     const queue = sqs.resources[queueId];
     assert.equal(queue.Type, "AWS::SQS::Queue");
+    assert.equal(queue.Properties.FifoQueue, true);
+    assert.match(queue.Properties.QueueName, /\.fifo$/);
+    assert.equal(queue.Properties.ContentBasedDeduplication, true, "EventBridge sends no deduplication id");
     assert.ok(
       queue.Properties.VisibilityTimeout >= 6 * sqs.resources[fnId].Properties.Timeout,
       `VisibilityTimeout ${queue.Properties.VisibilityTimeout} < 6 x Timeout ${sqs.resources[fnId].Properties.Timeout}`,
     );
     const redrive = queue.Properties.RedrivePolicy;
-    assert.equal(redrive.maxReceiveCount, 5);
-    assert.equal(sqs.resources[redrive.deadLetterTargetArn["Fn::GetAtt"][0]]?.Type, "AWS::SQS::Queue");
+    assert.equal(redrive.maxReceiveCount, sizing.maxReceiveCount);
+    const dlq = sqs.resources[redrive.deadLetterTargetArn["Fn::GetAtt"][0]];
+    assert.equal(dlq?.Properties.FifoQueue, true, "a FIFO queue's DLQ is a FIFO queue");
 
-    // The created bucket notifies the queue (only the rule that has a value: prefix), not the function.
-    const bucket = only(sqs, "AWS::S3::Bucket", (r) => r.Properties.BucketName === BUCKET);
-    assert.deepEqual(bucket.Properties.NotificationConfiguration, {
-      QueueConfigurations: [
-        {
-          Event: "s3:ObjectCreated:*",
-          Queue: { "Fn::GetAtt": [queueId, "Arn"] },
-          Filter: { S3Key: { Rules: [{ Name: "prefix", Value: "incoming/" }] } },
-        },
-      ],
-    });
-    const [policyId, policy] = entry(sqs, "AWS::SQS::QueuePolicy");
-    assert.deepEqual(policy.Properties.Queues, [{ Ref: queueId }]);
+    const mapping = only(sqs, "AWS::Lambda::EventSourceMapping");
+    assert.deepEqual(mapping.Properties.FunctionResponseTypes, ["ReportBatchItemFailures"]);
+    assert.equal(mapping.Properties.BatchSize, 10);
+    assert.deepEqual(mapping.Properties.FunctionName, { "Fn::GetAtt": [fnId, "Arn"] });
+    assert.deepEqual(mapping.Properties.EventSourceArn, { "Fn::GetAtt": [queueId, "Arn"] });
+    assert.equal(mapping.Properties.ScalingConfig, undefined, "one message group already means one invocation");
+
+    // EventBridge may send to the upload queue and to the failure queue, for this rule only.
+    const policy = only(sqs, "AWS::SQS::QueuePolicy");
+    const queues = policy.Properties.Queues.map((q: Json) => q.Ref).sort();
+    assert.deepEqual(queues, [queueId, failureQueue["Fn::GetAtt"][0]].sort());
     const [statement] = policy.Properties.PolicyDocument.Statement;
-    assert.deepEqual(statement.Principal, { Service: "s3.amazonaws.com" });
+    assert.deepEqual(statement.Principal, { Service: "events.amazonaws.com" });
     assert.equal(statement.Action, "sqs:SendMessage");
-    assert.match(flat(statement.Condition.ArnLike["aws:SourceArn"]), new RegExp(`:s3:::${BUCKET}$`));
-    assert.ok(asArray(bucket.DependsOn).includes(policyId));
-    assert.equal(of(sqs, "AWS::Lambda::Permission").length, 0, "S3 does not invoke the function in sqs mode");
-    assert.ok(sqs.outputs.UploadQueueUrl && sqs.outputs.DeadLetterQueueUrl);
+    assert.deepEqual(statement.Condition.ArnEquals["aws:SourceArn"], { "Fn::GetAtt": [ruleId, "Arn"] });
+    assert.ok(sqs.outputs.UploadQueueUrl && sqs.outputs.DeadLetterQueueUrl && sqs.outputs.DeadLetterQueueArn);
+
+    // No key filter at all without a prefix or suffix; one wildcard holds either.
+    const pattern = (o: Record<string, boolean>) =>
+      Object.values(evaluate(structuredClone(sqs.raw), o).resources).find((r: Json) => r.Type === "AWS::Events::Rule")
+        .Properties.EventPattern.detail;
+    assert.equal(pattern({ HasKeyFilter: false }).object, undefined);
+    assert.deepEqual(pattern({}).object, { key: [{ wildcard: "incoming/*.pdf" }] });
   });
 
-  test("an existing bucket: osls's custom resource adds the notification, with only the rules that have a value", () => {
+  test("an existing bucket (direct mode): osls's custom resource subscribes the function, with only the rules that have a value", () => {
     assert.equal(
       of(existing, "AWS::S3::Bucket", (r) => r.Properties.BucketName === BUCKET).length,
       0,
@@ -207,14 +248,46 @@ describe("serverless package", () => {
     );
     const custom = only(existing, "Custom::S3");
     assert.equal(custom.Properties.BucketName, BUCKET);
-    assert.deepEqual(custom.Properties.BucketConfigs, [
-      { Event: "s3:ObjectCreated:*", Rules: [{ Prefix: "incoming/" }, { Suffix: ".pdf" }] },
-    ]);
+    assert.deepEqual(
+      custom.Properties.BucketConfigs,
+      S3_EVENTS.map((Event) => ({ Event, Rules: [{ Prefix: "incoming/" }, { Suffix: ".pdf" }] })),
+    );
     // With neither prefix nor suffix, no rule at all (an empty value is not a filter).
     const none = evaluate(structuredClone(existing.raw), { HasPrefix: false, HasSuffix: false });
-    const rules = Object.values(none.resources).find((r: Json) => r.Type === "Custom::S3").Properties.BucketConfigs[0]
-      .Rules;
-    assert.deepEqual(rules, []);
+    const configs = Object.values(none.resources).find((r: Json) => r.Type === "Custom::S3").Properties.BucketConfigs;
+    assert.deepEqual(
+      configs.map((c: Json) => c.Rules),
+      [[], [], []],
+    );
+  });
+
+  test("alarms: the failure queue, the DLQ (sqs mode) and the ConfigurationErrors metric; an SNS topic when given", () => {
+    const alarms = (p: Packaged) => Object.fromEntries(of(p, "AWS::CloudWatch::Alarm"));
+    for (const p of [direct, sqs, existing]) {
+      const a = alarms(p);
+      const failure = a.FailureQueueAlarm.Properties;
+      assert.equal(failure.Namespace, "AWS/SQS");
+      assert.equal(failure.MetricName, "ApproximateNumberOfMessagesVisible");
+      assert.deepEqual(failure.Dimensions, [
+        { Name: "QueueName", Value: { "Fn::GetAtt": ["UploadFailureQueue", "QueueName"] } },
+      ]);
+      assert.equal(failure.Threshold, 0);
+      assert.equal(failure.ComparisonOperator, "GreaterThanThreshold");
+      // The function's EMF documents (lib/metrics.ts): namespace s3-to-lark, dimension Service.
+      const config = a.ConfigurationErrorsAlarm.Properties;
+      assert.deepEqual(
+        [config.Namespace, config.MetricName, config.Dimensions],
+        ["s3-to-lark", "ConfigurationErrors", [{ Name: "Service", Value: "upload-to-lark" }]],
+      );
+      assert.equal(config.Statistic, "Sum");
+      for (const alarm of Object.values(a))
+        assert.deepEqual(alarm.Properties.AlarmActions, p === existing ? [TOPIC] : undefined);
+    }
+    const dlq = alarms(sqs).DeadLetterQueueAlarm.Properties;
+    assert.deepEqual(dlq.Dimensions, [
+      { Name: "QueueName", Value: { "Fn::GetAtt": ["UploadDeadLetterQueue", "QueueName"] } },
+    ]);
+    assert.equal(alarms(direct).DeadLetterQueueAlarm, undefined);
   });
 
   test("IAM: no s3 action on Resource *; the function's S3 rights are the object calls on BUCKET/PREFIX*, and ListBucket", () => {
@@ -270,7 +343,7 @@ describe("serverless package", () => {
     assert.equal(envOf(existing).LARK_APP_SECRET_SSM_PARAMETER, undefined);
     const [kms] = actionsOn(existing, "kms:");
     assert.deepEqual([...asArray(kms.Action)].sort(), ["kms:Decrypt", "kms:GenerateDataKey"]);
-    assert.match(flat(kms.Resource), /^arn:aws:kms:us-east-1:123456789012:key\//);
+    assert.equal(flat(kms.Resource), KMS_KEY);
   });
 
   test("the secret is not in the template, and no LARK_APP_SECRET variable exists", async () => {
@@ -282,6 +355,51 @@ describe("serverless package", () => {
       assert.ok(!state.includes(FAKE_SECRET), "the secret leaked into serverless-state.json");
       for (const name of Object.keys(env)) assert.doesNotMatch(name, /^LARK_APP_SECRET$/);
     }
+  });
+});
+
+describe("deploy/preflight.cjs: a mistake costs one line saying what to pass, before anything is built", () => {
+  const cases: [string, Record<string, string>, RegExp][] = [
+    ["no bucket", { larkAppId: "cli_example" }, /^Pass --param bucket=NAME/],
+    [
+      "a mistyped mode",
+      { bucket: BUCKET, larkAppId: "cli_example", mode: "sqss" },
+      /--param mode=direct or --param mode=sqs \(got "sqss"\)/,
+    ],
+    ["no larkAppId", { bucket: BUCKET }, /^Pass --param larkAppId=cli_xxx/],
+    [
+      "a key of another region",
+      { bucket: BUCKET, larkAppId: "cli_x", kmsKeyArn: KMS_KEY.replace("us-east-1", "eu-west-1") },
+      /The KMS key is in eu-west-1, the stack in us-east-1: .*pass --region eu-west-1/,
+    ],
+    [
+      "a wildcard in an sqs-mode prefix",
+      { bucket: BUCKET, larkAppId: "cli_x", mode: "sqs", prefix: "a*b/" },
+      /prefix and suffix cannot hold/,
+    ],
+  ];
+  // Each refusal is a separate osls run: all at once, then one test each.
+  let runs: ServerlessRun[];
+  before(async () => {
+    runs = await Promise.all(
+      cases.map(([, params], i) =>
+        runServerless(
+          join(workspace, "project-direct"),
+          ["package", "--region", "us-east-1", "--package", join(workspace, `refused-${i}`)],
+          params,
+          {},
+        ),
+      ),
+    );
+  });
+  cases.forEach(([what, , expected], i) => {
+    test(`refuses ${what}`, () => {
+      const run = runs[i]!;
+      assert.notEqual(run.code, 0);
+      const message = serverlessError(run);
+      assert.equal(message.split("\n").length, 1, `one line, got:\n${message}`);
+      assert.match(message, expected);
+    });
   });
 });
 
@@ -417,109 +535,7 @@ describe("the bundled handler, run against s3rver and the Lark emulator", () => 
   });
 });
 
-// ---------------------------------------------------------------- packaging
-
-async function packageService(name: string, params: Record<string, string>): Promise<Packaged> {
-  const project = join(workspace, `project-${name}`);
-  const out = join(workspace, `package-${name}`);
-  await copyProject(project);
-  const args = [SERVERLESS, "package", "--package", out, "--param", `bucket=${BUCKET}`];
-  for (const [k, v] of Object.entries(params)) args.push("--param", `${k}=${v}`);
-  // No AWS credentials anywhere (environment, shared files, instance metadata): packaging must not need them.
-  // HOME is kept: osls caches its compiled config schema in ~/.serverless (a fresh HOME costs ~5 s of CPU).
-  const env: NodeJS.ProcessEnv = {};
-  for (const [k, v] of Object.entries(process.env)) if (!/^AWS_|^SLS_|^SERVERLESS_/.test(k)) env[k] = v;
-  Object.assign(env, {
-    AWS_SHARED_CREDENTIALS_FILE: join(workspace, "no-aws-credentials"),
-    AWS_CONFIG_FILE: join(workspace, "no-aws-config"),
-    AWS_EC2_METADATA_DISABLED: "true",
-    LARK_APP_SECRET: FAKE_SECRET,
-  });
-
-  const started = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    execFile(
-      process.execPath,
-      args,
-      { cwd: project, env, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`serverless package (${name}) failed: ${err.message}\n${stdout}\n${stderr}`));
-        else resolve();
-      },
-    );
-  });
-  const seconds = (Date.now() - started) / 1000;
-  const rawText = await readFile(join(out, "cloudformation-template-update-stack.json"), "utf8");
-  const raw = JSON.parse(rawText);
-  return { dir: out, raw, rawText, seconds, ...evaluate(structuredClone(raw)) };
-}
-
-/** The project without its bulky or machine-local parts; node_modules is linked, not copied. */
-async function copyProject(to: string): Promise<void> {
-  await mkdir(to, { recursive: true });
-  const skip = new Set(["node_modules", ".git", ".local", ".serverless", ".esbuild", ".ci"]);
-  for (const name of await readdir(ROOT)) {
-    if (skip.has(name)) continue;
-    await cp(join(ROOT, name), join(to, name), { recursive: true });
-  }
-  await symlink(join(ROOT, "node_modules"), join(to, "node_modules"), "dir");
-}
-
-// ---------------------------------------------------------------- the template as CloudFormation reads it
-
-/**
- * Evaluates the template's Conditions (Fn::Equals/Not/And/Or, Condition) and resolves Fn::If and
- * AWS::NoValue everywhere; drops resources and outputs whose Condition is false. `override` forces
- * conditions, to see another parameter choice without packaging again.
- */
-function evaluate(
-  template: Json,
-  override: Record<string, boolean> = {},
-): { resources: Record<string, Json>; outputs: Record<string, Json> } {
-  const conditions: Record<string, Json> = template.Conditions ?? {};
-  const known = new Map<string, boolean>(Object.entries(override));
-  const condition = (name: string): boolean => {
-    if (!known.has(name)) {
-      assert.ok(name in conditions, `unknown condition ${name}`);
-      known.set(name, holds(conditions[name]));
-    }
-    return known.get(name)!;
-  };
-  const holds = (expr: Json): boolean => {
-    if ("Condition" in expr) return condition(expr.Condition);
-    if ("Fn::Equals" in expr) {
-      const [a, b] = expr["Fn::Equals"].map(resolve);
-      return JSON.stringify(a) === JSON.stringify(b);
-    }
-    if ("Fn::Not" in expr) return !holds(expr["Fn::Not"][0]);
-    if ("Fn::And" in expr) return expr["Fn::And"].every(holds);
-    if ("Fn::Or" in expr) return expr["Fn::Or"].some(holds);
-    throw new Error(`unsupported condition ${JSON.stringify(expr)}`);
-  };
-  const NO_VALUE = Symbol("AWS::NoValue");
-  const resolve = (value: Json): Json => {
-    if (Array.isArray(value)) return value.map(resolve).filter((v) => v !== NO_VALUE);
-    if (!value || typeof value !== "object") return value;
-    if (value.Ref === "AWS::NoValue") return NO_VALUE;
-    if ("Fn::If" in value) {
-      const [name, yes, no] = value["Fn::If"];
-      return resolve(condition(name) ? yes : no);
-    }
-    const out: Json = {};
-    for (const [k, v] of Object.entries(value)) {
-      const r = resolve(v);
-      if (r !== NO_VALUE) out[k] = r;
-    }
-    return out;
-  };
-  const keep = (section: Record<string, Json> = {}) =>
-    Object.fromEntries(
-      Object.entries(section)
-        .filter(([, r]) => !r.Condition || condition(r.Condition))
-        .map(([id, r]) => [id, resolve(r)]),
-    );
-  return { resources: keep(template.Resources), outputs: keep(template.Outputs) };
-}
+// ---------------------------------------------------------------- reading the evaluated template
 
 function of(p: Packaged, type: string, where: (r: Json) => boolean = () => true): [string, Json][] {
   return Object.entries(p.resources).filter(([, r]) => r.Type === type && where(r));
@@ -590,50 +606,3 @@ function flat(value: Json): string {
 }
 
 const same = (a: Json, b: Json) => asArray(a).some((x) => JSON.stringify(x) === JSON.stringify(b));
-
-// ---------------------------------------------------------------- a zip reader (central directory, stored/deflate)
-
-interface ZipEntry {
-  name: string;
-  method: number;
-  compressedSize: number;
-  size: number;
-  localHeader: number;
-}
-
-function readZip(zip: Buffer): ZipEntry[] {
-  let eocd = zip.length - 22;
-  while (eocd >= 0 && zip.readUInt32LE(eocd) !== 0x06054b50) eocd--;
-  assert.ok(eocd >= 0, "no end of central directory: not a zip");
-  const count = zip.readUInt16LE(eocd + 10);
-  let at = zip.readUInt32LE(eocd + 16);
-  const entries: ZipEntry[] = [];
-  for (let i = 0; i < count; i++) {
-    assert.equal(zip.readUInt32LE(at), 0x02014b50, "bad central directory entry");
-    const nameLength = zip.readUInt16LE(at + 28);
-    entries.push({
-      method: zip.readUInt16LE(at + 10),
-      compressedSize: zip.readUInt32LE(at + 20),
-      size: zip.readUInt32LE(at + 24),
-      localHeader: zip.readUInt32LE(at + 42),
-      name: zip.toString("utf8", at + 46, at + 46 + nameLength),
-    });
-    at += 46 + nameLength + zip.readUInt16LE(at + 30) + zip.readUInt16LE(at + 32);
-  }
-  return entries;
-}
-
-function extract(zip: Buffer, e: ZipEntry): Buffer {
-  const at = e.localHeader;
-  assert.equal(zip.readUInt32LE(at), 0x04034b50, "bad local file header");
-  const start = at + 30 + zip.readUInt16LE(at + 26) + zip.readUInt16LE(at + 28);
-  const data = zip.subarray(start, start + e.compressedSize);
-  const bytes =
-    e.method === 8
-      ? inflateRawSync(data)
-      : e.method === 0
-        ? Buffer.from(data)
-        : assert.fail(`compression method ${e.method}`);
-  assert.equal(bytes.length, e.size);
-  return bytes;
-}
