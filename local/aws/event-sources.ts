@@ -1,0 +1,249 @@
+/**
+ * What Lambda does between an event source and the function, for the host (lambda-host.ts) to be driven as
+ * the deployed function is:
+ *
+ * - AsyncInvoker: an asynchronous invocation (S3 -> Lambda). Events wait in Lambda's own queue while the
+ *   function is at its reserved concurrency; a failed invocation is retried `MaximumRetryAttempts` times
+ *   (Lambda waits about 1 and then 2 minutes: the delays are a parameter, for tests to compress time), then
+ *   the event goes to the on-failure destination as Lambda's invocation record, sent with the function's role.
+ * - SqsPoller: an SQS event source mapping. Pollers receive batches with the function's role, invoke the
+ *   function synchronously and delete what succeeded (all, or all but the `batchItemFailures` with
+ *   ReportBatchItemFailures); a failed or throttled batch is left to reappear after the visibility timeout,
+ *   and SQS's redrive policy moves a message to the DLQ after its receive count.
+ */
+import { randomUUID } from "node:crypto";
+import type { Invocation, LambdaHost } from "./lambda-host";
+import type { Sqs, SqsMessage } from "./sqs";
+
+export interface AsyncInvokeConfig {
+  maximumRetryAttempts: number;
+  maximumEventAgeSeconds: number;
+  /** The on-failure destination, an SQS queue URL. */
+  onFailureQueueUrl?: string;
+}
+
+interface Pending {
+  event: unknown;
+  received: number;
+  attempts: number;
+  requestId: string;
+  last?: Invocation;
+}
+
+export class AsyncInvoker {
+  private readonly queue: Pending[] = [];
+  private timers = new Set<NodeJS.Timeout>();
+  private running = 0;
+  private polling = false;
+  readonly invocations: Invocation[] = [];
+  readonly failed: Pending[] = [];
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly host: LambdaHost,
+    private readonly config: AsyncInvokeConfig,
+    /** The function's role, which Lambda uses to send to the destination. */
+    private readonly roleSqs: Sqs,
+    private readonly retryDelaysMs: number[] = [60_000, 120_000],
+  ) {}
+
+  /** Lambda accepted an asynchronous invocation (202). */
+  push(event: unknown): void {
+    this.queue.push({ event, received: Date.now(), attempts: 0, requestId: randomUUID() });
+    this.pump();
+  }
+
+  /**
+   * Takes each message of `queueUrl` (where the bucket's Lambda notifications are sent, see stack.ts) as an
+   * asynchronous invocation. S3 sends no s3:TestEvent to a Lambda function: the one moto sends the queue when
+   * the configuration is written is dropped.
+   */
+  pollNotifications(sqs: Sqs, queueUrl: string): void {
+    this.polling = true;
+    void (async () => {
+      while (this.polling) {
+        const messages = await sqs.receive(queueUrl, { max: 10, waitSeconds: 1 }).catch(() => []);
+        for (const m of messages) {
+          await sqs.delete(queueUrl, m.ReceiptHandle);
+          const event = JSON.parse(m.Body);
+          if (event.Event !== "s3:TestEvent") this.push(event);
+        }
+      }
+    })();
+  }
+
+  private pump(): void {
+    while (this.queue.length && this.running < this.host.concurrency) {
+      const pending = this.queue.shift()!;
+      this.running++;
+      void this.attempt(pending).finally(() => {
+        this.running--;
+        this.pump();
+        this.checkIdle();
+      });
+    }
+  }
+
+  private async attempt(pending: Pending): Promise<void> {
+    if (Date.now() - pending.received > this.config.maximumEventAgeSeconds * 1000)
+      return this.toDestination(pending, "EventAgeExceeded");
+    pending.attempts++;
+    const result = await this.host.invoke(pending.event);
+    this.invocations.push(result);
+    pending.last = result;
+    if (!result.error) return;
+    if (pending.attempts > this.config.maximumRetryAttempts) return this.toDestination(pending, "RetriesExhausted");
+    const delay = this.retryDelaysMs[Math.min(pending.attempts - 1, this.retryDelaysMs.length - 1)]!;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.queue.push(pending);
+      this.pump();
+    }, delay);
+    this.timers.add(timer);
+  }
+
+  /** Lambda's invocation record for a destination (the shape documented for on-failure destinations). */
+  private async toDestination(pending: Pending, condition: string): Promise<void> {
+    this.failed.push(pending);
+    if (!this.config.onFailureQueueUrl) return;
+    const record = {
+      version: "1.0",
+      timestamp: new Date().toISOString(),
+      requestContext: {
+        requestId: pending.requestId,
+        functionArn: `${this.host.fn.arn}:$LATEST`,
+        condition,
+        approximateInvokeCount: pending.attempts,
+      },
+      requestPayload: pending.event,
+      responseContext: { statusCode: 200, executedVersion: "$LATEST", functionError: "Unhandled" },
+      responsePayload: pending.last?.error,
+    };
+    await this.roleSqs.send(this.config.onFailureQueueUrl, JSON.stringify(record));
+  }
+
+  private checkIdle(): void {
+    if (this.queue.length || this.running || this.timers.size) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves once no event is queued, running or waiting for a retry. */
+  idle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.idleWaiters.push(resolve);
+      this.checkIdle();
+    });
+  }
+
+  stop(): void {
+    this.polling = false;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
+
+export interface SqsPollerOptions {
+  queueUrl: string;
+  queueArn: string;
+  region: string;
+  batchSize: number;
+  reportBatchItemFailures: boolean;
+  /** Lambda starts with 5 pollers on a queue (fewer with a maximum concurrency). */
+  pollers?: number;
+}
+
+export class SqsPoller {
+  private running = false;
+  private loops: Promise<void>[] = [];
+  readonly invocations: Invocation[] = [];
+  readonly stats = { batches: 0, throttledBatches: 0, deleted: 0, reportedFailures: 0, failedBatches: 0 };
+
+  constructor(
+    private readonly host: LambdaHost,
+    /** The function's role: Lambda polls with it. */
+    private readonly roleSqs: Sqs,
+    private readonly opts: SqsPollerOptions,
+  ) {}
+
+  start(): void {
+    this.running = true;
+    this.loops = Array.from({ length: this.opts.pollers ?? 5 }, () => this.loop());
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await Promise.all(this.loops);
+  }
+
+  private async loop(): Promise<void> {
+    const { queueUrl } = this.opts;
+    while (this.running) {
+      // Lambda long-polls for 20 s; a short wait changes nothing but how soon stop() returns.
+      const messages = await this.roleSqs.receive(queueUrl, { max: this.opts.batchSize, waitSeconds: 1 });
+      if (!messages.length) continue;
+      this.stats.batches++;
+      const pending = this.host.tryInvoke({ Records: messages.map((m) => this.record(m)) });
+      if (!pending) {
+        // Throttled: the batch goes back to the queue when its visibility timeout ends, one receive spent.
+        this.stats.throttledBatches++;
+        continue;
+      }
+      const result = await pending;
+      this.invocations.push(result);
+      const failed = this.failures(result, messages);
+      if (failed.size === messages.length) this.stats.failedBatches++;
+      else this.stats.reportedFailures += failed.size;
+      // One DeleteMessage per message: AWS authorises DeleteMessageBatch with sqs:DeleteMessage, moto wants
+      // sqs:DeleteMessageBatch, which the role (rightly) does not have.
+      for (const m of messages) {
+        if (failed.has(m.MessageId)) continue;
+        await this.roleSqs.delete(queueUrl, m.ReceiptHandle);
+        this.stats.deleted++;
+      }
+    }
+  }
+
+  /** The ids of the messages to keep: all on a function error or a malformed response. */
+  private failures(result: Invocation, messages: SqsMessage[]): Set<string> {
+    const all = new Set(messages.map((m) => m.MessageId));
+    if (result.error) return all;
+    if (!this.opts.reportBatchItemFailures) return new Set();
+    const reported = (result.payload as { batchItemFailures?: { itemIdentifier?: string }[] } | null)
+      ?.batchItemFailures;
+    if (!reported?.length) return new Set();
+    const ids = reported.map((f) => f.itemIdentifier);
+    // Lambda treats an empty or unknown identifier as a failure of the whole batch.
+    if (ids.some((id) => !id || !all.has(id))) return all;
+    return new Set(ids as string[]);
+  }
+
+  /** A message as Lambda's SQS event carries it. */
+  private record(m: SqsMessage) {
+    return {
+      messageId: m.MessageId,
+      receiptHandle: m.ReceiptHandle,
+      body: m.Body,
+      attributes: m.Attributes ?? {},
+      messageAttributes: m.MessageAttributes ?? {},
+      md5OfBody: m.MD5OfBody,
+      eventSource: "aws:sqs",
+      eventSourceARN: this.opts.queueArn,
+      awsRegion: this.opts.region,
+    };
+  }
+
+  /** Resolves once the queue has had nothing visible or in flight for `quietMs`. */
+  async drained(sqs: Sqs, quietMs = 3000, timeoutMs = 600_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    let quietSince = 0;
+    while (Date.now() < until) {
+      const a = await sqs.attributes(this.opts.queueUrl);
+      const left = Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible);
+      if (left) quietSince = 0;
+      else if (!quietSince) quietSince = Date.now();
+      else if (Date.now() - quietSince >= quietMs) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    throw new Error(`${this.opts.queueUrl} still holds messages after ${timeoutMs / 1000} s`);
+  }
+}
