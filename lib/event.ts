@@ -3,6 +3,8 @@
  * reach us (S3 -> Lambda, S3 -> SQS -> Lambda, S3 -> EventBridge -> Lambda) plus radosgw's HTTP push,
  * which uses the S3 record shape with `eventSource: "ceph:s3"` and raw keys.
  */
+import { MalformedEventError } from "./errors";
+import { decodeS3Key } from "./s3-keys";
 
 /** One object version an event announced. */
 export interface ObjectRef {
@@ -29,10 +31,6 @@ export type ParsedEvent =
   | { source: "eventbridge"; objects: ObjectRef[] }
   | { source: "sqs"; messages: SqsMessageObjects[] }
   | { source: "s3-test-event" };
-
-export class MalformedEventError extends Error {
-  override readonly name = "MalformedEventError";
-}
 
 const EXPECTED =
   "expected an S3 notification {Records:[{eventSource:'aws:s3',s3:{…}}]}, an SQS event whose bodies are S3 notifications, " +
@@ -138,25 +136,6 @@ function ref(where: string, raw: Record<string, unknown>): ObjectRef {
   if (typeof size === "number") out.size = size;
   if (typeof eventName === "string" && eventName) out.eventName = eventName;
   return out;
-}
-
-/** S3 notification keys are form-encoded: "+" is a space, a literal "+" is "%2B". */
-export function decodeS3Key(key: unknown, where = "key"): string {
-  if (typeof key !== "string")
-    throw new MalformedEventError(`${where}: object key must be a string, got ${describe(key)}`);
-  try {
-    return decodeURIComponent(key.replace(/\+/g, " "));
-  } catch {
-    throw new MalformedEventError(`${where}: object key ${JSON.stringify(key)} is not URL-encoded as S3 encodes keys`);
-  }
-}
-
-/** The inverse of {@link decodeS3Key}: how S3 writes a key into a notification. */
-export function encodeS3Key(key: string): string {
-  return encodeURIComponent(key)
-    .replace(/%20/g, "+")
-    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replace(/%2F/g, "/");
 }
 
 function isTestEvent(value: Record<string, unknown>): boolean {

@@ -2,37 +2,29 @@
  * One object, start to end: decide from its head and tags whether and where it goes, upload its bytes,
  * and write the file_token back, or tell the user on the object why not.
  */
+import type { Block } from "./blocks";
 import type { Config } from "./config";
-import { type RejectionCode, RejectionError, TransientError } from "./errors";
-import type { ObjectRef } from "./event";
-import type { LarkFile, LarkUploader, UploadResult } from "./lark-upload";
-import { UPLOAD_ALL_MAX_BYTES } from "./parent-types";
-import type { RetryOptions } from "./retry";
 import {
-  type Block,
-  ERROR_TAG,
-  FILE_ORIGIN_KEY,
-  FILE_TOKEN_KEY,
+  errorTagValue,
   MAX_METADATA_BYTES,
+  META_FILE_ORIGIN,
+  META_FILE_TOKEN,
   metadataBytes,
-  ObjectChangedError,
-  type ObjectHead,
-  type ObjectLocation,
-  type OpenObject,
   originOf,
-  type S3Objects,
+  type RejectionCode,
+  type SkipReason,
+  TAG_ERROR,
+  TAG_PARKED_TOKEN,
   type Tags,
   tokenMetadata,
-} from "./s3-objects";
+} from "./contract";
+import { ObjectChangedError, RejectionError, TransientError } from "./errors";
+import type { ObjectRef } from "./event";
+import type { LarkFile, LarkMedia, UploadResult } from "./lark/media";
+import { UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
+import type { RetryOptions } from "./retry";
+import type { ObjectHead, ObjectLocation, OpenObject, S3Objects } from "./s3-objects";
 import { resolveTarget } from "./target";
-
-export type SkipReason =
-  | "already-uploaded"
-  | "stale-event"
-  | "gone"
-  | "folder-marker"
-  | "overwritten-during-upload"
-  | "error-tagged";
 
 export type Outcome =
   | {
@@ -45,13 +37,13 @@ export type Outcome =
       larkMs?: number;
     }
   | { kind: "skipped"; reason: SkipReason; fileToken?: string; detail?: string }
-  | { kind: "rejected"; code: RejectionCode; reason: string; size?: number; calls?: number }
+  | { kind: "rejected"; code: RejectionCode; reason: string; size?: number; larkCode?: number }
   | { kind: "failed"; error: Error; calls?: number; fileToken?: string };
 
 export interface PipelineDeps {
   config: Pick<Config, "maxFileBytes" | "largeFiles" | "defaultParent" | "maxAttempts">;
   s3: S3Objects;
-  lark: LarkUploader;
+  lark: LarkMedia;
 }
 
 export interface RunOptions {
@@ -139,17 +131,17 @@ function judge(
   run: Pick<RunOptions, "skipErrorTagged">,
 ): Decision {
   if (!head || !tags) return skip("gone");
-  const token = head.metadata[FILE_TOKEN_KEY];
+  const token = head.metadata[META_FILE_TOKEN];
   // A token written for another key came along with a copy: this object is a new file for Lark.
   // (A token without origin was set by hand: taken as done.)
-  const origin = head.metadata[FILE_ORIGIN_KEY];
+  const origin = head.metadata[META_FILE_ORIGIN];
   if (token && (!origin || origin === originOf(ref))) return skip("already-uploaded", { fileToken: token });
   const stale = staleness(ref, head);
   if (stale) return skip("stale-event", { detail: stale });
-  if (run.skipErrorTagged && tags[ERROR_TAG] !== undefined) return skip("error-tagged", { detail: tags[ERROR_TAG] });
+  if (run.skipErrorTagged && tags[TAG_ERROR] !== undefined) return skip("error-tagged", { detail: tags[TAG_ERROR] });
 
   const at: ObjectLocation = { bucket: ref.bucket, key: ref.key, versionId: head.versionId };
-  const pending = tags[FILE_TOKEN_KEY];
+  const pending = tags[TAG_PARKED_TOKEN];
   if (pending) return { kind: "finish", at, head, tags, fileToken: pending };
   try {
     const file = resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
@@ -227,7 +219,7 @@ async function writeBack(
     // The object is no longer the one we uploaded: its own event will follow.
     if (err instanceof ObjectChangedError)
       return { kind: "skipped", reason: "overwritten-during-upload", fileToken, detail: err.message };
-    if (tags[FILE_TOKEN_KEY] !== fileToken) await deps.s3.tagPendingToken(at, tags, fileToken).catch(() => undefined);
+    if (tags[TAG_PARKED_TOKEN] !== fileToken) await deps.s3.tagPendingToken(at, tags, fileToken).catch(() => undefined);
     return { kind: "failed", error: err as Error, calls, fileToken };
   }
 }
@@ -239,10 +231,9 @@ function checkMetadata(at: ObjectLocation, head: ObjectHead): void {
   // Lark's file tokens run to about 27 characters; 64 keeps room to spare.
   const needed = metadataBytes({ ...head.metadata, ...tokenMetadata(at, "x".repeat(64)) });
   if (needed > MAX_METADATA_BYTES) {
-    throw new RejectionError(
-      "metadata-too-large",
-      `the object's user metadata leaves no room for ${FILE_TOKEN_KEY} within S3's 2 KB`,
-    );
+    throw new RejectionError(`the object's user metadata leaves no room for ${META_FILE_TOKEN} within S3's 2 KB`, {
+      code: "metadata-too-large",
+    });
   }
 }
 
@@ -256,13 +247,16 @@ function staleness(ref: ObjectRef, head: ObjectHead): string | undefined {
 }
 
 function checkSize(size: number, config: PipelineDeps["config"]): void {
-  if (size === 0) throw new RejectionError("empty-file", "the object is empty and Lark does not take empty files");
+  if (size === 0)
+    throw new RejectionError("the object is empty and Lark does not take empty files", { code: "empty-file" });
   if (size > config.maxFileBytes) {
     const why =
       config.largeFiles === "reject" && size > UPLOAD_ALL_MAX_BYTES
         ? "upload_all takes at most 20971520 bytes"
         : "MAX_FILE_BYTES";
-    throw new RejectionError("too-large", `${size} bytes is above the limit of ${config.maxFileBytes} bytes (${why})`);
+    throw new RejectionError(`${size} bytes is above the limit of ${config.maxFileBytes} bytes (${why})`, {
+      code: "too-large",
+    });
   }
 }
 
@@ -304,14 +298,5 @@ async function reject(
   size: number,
 ): Promise<Outcome> {
   await deps.s3.tagError(at, tags, errorTagValue(err));
-  return { kind: "rejected", code: err.code, reason: err.reason, size };
-}
-
-/** Tag values allow letters, digits, spaces and _ . : / = + - @, up to 256 characters. */
-export function errorTagValue(err: RejectionError): string {
-  const reason = err.reason
-    .replace(/[^\p{L}\p{N}\p{Zs}_.:/=+\-@]/gu, " ")
-    .replace(/\s+/g, " ")
-    .trim();
-  return `${err.code}: ${reason}`.slice(0, 256).trim();
+  return { kind: "rejected", code: err.code, reason: err.reason, size, larkCode: err.larkCode };
 }

@@ -2,15 +2,10 @@
  * Where a file goes in Lark and under which name, from the object's tags (or the configured default
  * parent). Everything Lark would refuse about the destination is refused here, before any download.
  */
+import { TAG_FILE_NAME, TAG_PARENT_NODE, TAG_PARENT_TYPE, TAG_ROUTE_TOKEN, type Tags } from "./contract";
 import { RejectionError } from "./errors";
-import type { LarkFile } from "./lark-upload";
-import { isParentType, PARENT_TYPES, type ParentType } from "./parent-types";
-import type { Tags } from "./s3-objects";
-
-export const TAG_PARENT_TYPE = "lark-parent-type";
-export const TAG_PARENT_NODE = "lark-parent-node";
-export const TAG_FILE_NAME = "lark-file-name";
-export const TAG_ROUTE_TOKEN = "lark-drive-route-token";
+import type { LarkFile } from "./lark/media";
+import { isParentType, PARENT_TYPES, type ParentType } from "./lark/parent-types";
 
 const MAX_NAME_CHARS = 250;
 
@@ -31,10 +26,10 @@ export function resolveTarget(
         : !parentType
           ? TAG_PARENT_TYPE
           : TAG_PARENT_NODE;
-    throw new RejectionError("missing-parent", `tag ${missing} missing and no default parent is configured`);
+    throw new RejectionError(`tag ${missing} missing and no default parent is configured`, { code: "missing-parent" });
   }
   if (!isParentType(parentType)) {
-    throw new RejectionError("invalid-parent-type", `${parentType} is not one of ${PARENT_TYPES.join(" ")}`);
+    throw new RejectionError(`${parentType} is not one of ${PARENT_TYPES.join(" ")}`, { code: "invalid-parent-type" });
   }
   const name = fileName(tags[TAG_FILE_NAME] ?? key.slice(key.lastIndexOf("/") + 1));
   const route = tags[TAG_ROUTE_TOKEN]?.trim();
@@ -51,11 +46,12 @@ export function resolveTarget(
 function fileName(raw: string): string {
   const name = raw.replace(/[\u0000-\u001f\u007f]/g, "").trim();
   const chars = [...name].length;
-  if (chars === 0) throw new RejectionError("invalid-file-name", "the file name is empty; set the lark-file-name tag");
+  if (chars === 0)
+    throw new RejectionError("the file name is empty; set the lark-file-name tag", { code: "invalid-file-name" });
   if (chars > MAX_NAME_CHARS) {
     throw new RejectionError(
-      "invalid-file-name",
       `the file name has ${chars} characters, Lark allows ${MAX_NAME_CHARS}; set the lark-file-name tag`,
+      { code: "invalid-file-name" },
     );
   }
   return name;

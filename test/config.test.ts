@@ -6,10 +6,11 @@ import type { AddressInfo } from "node:net";
 import { describe, test } from "node:test";
 import { loadConfig } from "../lib/config";
 import { ConfigurationError } from "../lib/errors";
-import { decodeS3Key, encodeS3Key, parseEvent } from "../lib/event";
+import { parseEvent } from "../lib/event";
 import { createHandler } from "../lib/handler";
 import { createLogger } from "../lib/log";
 import { createRuntime } from "../lib/runtime";
+import { decodeS3Key, encodeS3Key } from "../lib/s3-keys";
 import { secretReader } from "../lib/secret";
 
 const BASE = { LARK_APP_ID: "cli_a", LARK_APP_SECRET: "s" };
@@ -21,8 +22,10 @@ describe("configuration", () => {
     assert.equal(c.maxFileBytes, 20971520);
     assert.equal(c.largeFiles, "reject");
     assert.equal(c.uploadsPerSecond, 5);
-    assert.equal(c.verifyTagsAfterCopy, false, "AWS keeps tags on a self-copy");
-    assert.equal(loadConfig({ ...BASE, AWS_ENDPOINT_URL_S3: "http://127.0.0.1:1" }).verifyTagsAfterCopy, true);
+    assert.equal(c.radosgwWorkarounds, false, "AWS keeps tags on a self-copy and honours the standard copy guard");
+    const custom = loadConfig({ ...BASE, AWS_ENDPOINT_URL_S3: "http://127.0.0.1:1" });
+    assert.equal(custom.radosgwWorkarounds, false, "a custom endpoint alone is not radosgw");
+    assert.equal(loadConfig({ ...BASE, S3_RADOSGW_WORKAROUNDS: "true" }).radosgwWorkarounds, true);
     assert.deepEqual(c.appSecret, { kind: "value", value: "s" });
   });
 

@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
-import { originOf } from "../lib/s3-objects";
+import { originOf } from "../lib/contract";
 import { toAwsRecord } from "../local/local-s3";
 import { BACKEND, bytes, type Stack, startStack, TO_DOCX } from "./support/stack";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { GetObjectTaggingCommand, ListObjectVersionsCommand } from "@aws-sdk/client-s3";
-import { ObjectChangedError } from "../../lib/s3-objects";
+import { ObjectChangedError } from "../../lib/errors";
 import { type NotificationReceiver, startNotificationReceiver, subscribeBucket } from "../../local/rgw/notifications";
 import { BACKEND, type Stack, startStack, TO_DOCX } from "../support/stack";
 

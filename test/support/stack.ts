@@ -18,20 +18,22 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
-  S3Client,
+  type S3Client,
 } from "@aws-sdk/client-s3";
 import { loadConfig } from "../../lib/config";
 import { createHandler } from "../../lib/handler";
 import { createLogger } from "../../lib/log";
 import { createRuntime, type Runtime } from "../../lib/runtime";
+import { createS3Client } from "../../lib/s3-client";
+import { encodeTags } from "../../lib/s3-objects";
 import { type LarkEmulator, type LarkEmulatorOptions, startLarkEmulator } from "../../local/lark-emulator";
 import {
   type AwsS3Record,
-  LOCAL_CREDENTIALS,
   LOCAL_REGION,
   type LocalS3,
   startLocalS3,
   toAwsRecord,
+  useLocalCredentials,
 } from "../../local/local-s3";
 
 export const BACKEND: "s3rver" | "rgw" = process.env.S3_BACKEND === "rgw" ? "rgw" : "s3rver";
@@ -61,9 +63,15 @@ export interface PutOptions extends Partial<Omit<PutObjectCommandInput, "Bucket"
 
 export const TO_DOCX = { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnTarget01" };
 
-export async function startStack(
-  opts: { env?: Record<string, string>; emulator?: LarkEmulatorOptions; versioned?: boolean } = {},
-): Promise<Stack> {
+export interface StackOptions {
+  env?: Record<string, string>;
+  emulator?: LarkEmulatorOptions;
+  versioned?: boolean;
+  /** Lark's windows shrunk by this factor, in the emulator and the function's pacers alike. */
+  timeScale?: number;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "s3-to-lark-"));
   let localS3: LocalS3 | undefined;
   let bucket = "inbox";
@@ -77,21 +85,18 @@ export async function startStack(
     localS3 = await startLocalS3({ directory: dir, buckets: [bucket] });
     endpoint = localS3.endpoint;
     // The runtime's S3 client finds its credentials the standard way, as in Lambda.
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_REGION: LOCAL_REGION,
-    });
+    useLocalCredentials();
   }
-  const lark = await startLarkEmulator(opts.emulator);
+  const lark = await startLarkEmulator({ ...opts.emulator, timeScale: opts.timeScale ?? opts.emulator?.timeScale });
   const env: Record<string, string> = {
     LARK_APP_ID: lark.appId,
     LARK_APP_SECRET: lark.appSecret,
     LARK_BASE_URL: lark.url,
     AWS_ENDPOINT_URL_S3: endpoint,
+    ...(BACKEND === "rgw" ? { S3_RADOSGW_WORKAROUNDS: "true" } : {}),
     ...opts.env,
   };
-  const runtime = createRuntime(loadConfig(env));
+  const runtime = createRuntime(loadConfig(env), { timeScale: opts.timeScale });
   const logs: Record<string, any>[] = [];
   const metrics: Record<string, any>[] = [];
   const handler = createHandler({
@@ -99,13 +104,7 @@ export async function startStack(
     logger: createLogger({}, { write: (line) => logs.push(JSON.parse(line)) }),
     writeMetrics: (line) => metrics.push(JSON.parse(line)),
   });
-  const s3 = new S3Client({
-    endpoint,
-    forcePathStyle: true,
-    region: process.env.AWS_REGION ?? LOCAL_REGION,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  const s3 = createS3Client({ endpoint, region: process.env.AWS_REGION ?? LOCAL_REGION });
   if (BACKEND === "rgw") {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     if (opts.versioned)
@@ -125,7 +124,7 @@ export async function startStack(
     metrics,
     env,
     async put(key, body, { tags, eventName, ...rest } = {}) {
-      const Tagging = tags ? new URLSearchParams(tags).toString().replace(/\+/g, "%20") : undefined;
+      const Tagging = tags ? encodeTags(tags) : undefined;
       const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Tagging, ...rest }));
       const size = typeof body === "string" ? Buffer.byteLength(body) : body.length;
       return { Records: [toAwsRecord(bucket, key, size, out.ETag ?? "", eventName, out.VersionId)] };

@@ -1,0 +1,90 @@
+/**
+ * What the user sees on an S3 object, in one place: the tags the function reads and writes, the user
+ * metadata it writes back, the stable codes of its refusals and the reasons it skips an object. The
+ * README's tables, the local tools and the tests name things through these constants.
+ */
+import { createHash } from "node:crypto";
+
+/** Where the file goes in Lark: upload_all's `parent_type`. */
+export const TAG_PARENT_TYPE = "lark-parent-type";
+/** Where the file goes in Lark: upload_all's `parent_node`. */
+export const TAG_PARENT_NODE = "lark-parent-node";
+/** The file's name in Lark (default: the key's last segment). */
+export const TAG_FILE_NAME = "lark-file-name";
+/** Sent as upload_all's `extra` = {"drive_route_token": …} (media inside a document). */
+export const TAG_ROUTE_TOKEN = "lark-drive-route-token";
+/** Written by the function when it refuses the object: `<code>: <reason>`. */
+export const TAG_ERROR = "lark-upload-error";
+/**
+ * Written by the function only when Lark took the file but the metadata write failed: the retry writes
+ * the metadata without uploading again, and removes the tag.
+ */
+export const TAG_PARKED_TOKEN = "lark-file-token";
+
+/** User metadata: Lark's file_token. */
+export const META_FILE_TOKEN = "lark-file-token";
+/**
+ * User metadata: which object the token was written for (a hash of bucket and key). A copy of an uploaded
+ * object to another key keeps the metadata, but it is a new file for Lark and goes where its own tags say.
+ */
+export const META_FILE_ORIGIN = "lark-file-origin";
+
+/** The tags the function writes for itself; everything else on an object is the user's. */
+const OWN_TAGS = [TAG_ERROR, TAG_PARKED_TOKEN];
+
+/** S3 allows 10 tags per object. */
+export const MAX_TAGS = 10;
+/** S3 limits user metadata to 2 KB (keys and values, UTF-8). */
+export const MAX_METADATA_BYTES = 2048;
+/** S3 tag values: up to 256 characters from letters, digits, spaces and `_ . : / = + - @`. */
+const MAX_TAG_VALUE_CHARS = 256;
+
+export type Tags = Record<string, string>;
+
+/** Stable codes at the start of a `lark-upload-error` tag value. */
+export type RejectionCode =
+  | "too-large"
+  | "empty-file"
+  | "missing-parent"
+  | "invalid-parent-type"
+  | "invalid-file-name"
+  | "archived-object"
+  | "metadata-too-large"
+  | `lark-${number}`;
+
+/** Why an object needed nothing done. */
+export type SkipReason =
+  | "already-uploaded"
+  | "stale-event"
+  | "gone"
+  | "folder-marker"
+  | "overwritten-during-upload"
+  | "error-tagged";
+
+/** The tags minus the ones this function writes for itself (an error, a token waiting for its copy). */
+export function userTags(tags: Tags): Tags {
+  return Object.fromEntries(Object.entries(tags).filter(([key]) => !OWN_TAGS.includes(key)));
+}
+
+/** The `lark-upload-error` value: the code, then the reason reduced to what a tag value allows. */
+export function errorTagValue(refusal: { code: RejectionCode; reason: string }): string {
+  const reason = refusal.reason
+    .replace(/[^\p{L}\p{N}\p{Zs}_.:/=+\-@]/gu, " ")
+    .replace(/\s+/g, " ")
+    .trim();
+  return `${refusal.code}: ${reason}`.slice(0, MAX_TAG_VALUE_CHARS).trim();
+}
+
+export function originOf(at: { bucket: string; key: string }): string {
+  return createHash("sha256").update(`${at.bucket}/${at.key}`).digest("hex").slice(0, 32);
+}
+
+/** The metadata the function adds; ASCII, as S3 metadata must be. */
+export function tokenMetadata(at: { bucket: string; key: string }, fileToken: string): Record<string, string> {
+  return { [META_FILE_TOKEN]: fileToken, [META_FILE_ORIGIN]: originOf(at) };
+}
+
+/** Bytes S3 counts against the 2 KB user-metadata limit. */
+export function metadataBytes(metadata: Record<string, string>): number {
+  return Object.entries(metadata).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+}
