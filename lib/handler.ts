@@ -48,6 +48,7 @@ export function createHandler(opts: HandlerOptions) {
     const remaining = context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS;
     const deadline = Date.now() + remaining - reserve(remaining);
     const parsed = parse(event, log);
+    log.debug("invoked", { source: parsed.source, remainingMs: remaining, deadline: new Date(deadline).toISOString() });
     if (parsed.source === "s3-test-event") {
       log.info("ignored s3:TestEvent");
       return { ignored: "s3:TestEvent" };
@@ -154,6 +155,9 @@ class Invocation {
         this.metrics.add("Retries", "Count");
         this.log.warn("retrying", { bucket: ref.bucket, key: ref.key, attempt, delayMs, error: err });
       },
+      debug: this.log.debugEnabled
+        ? (message, fields) => this.log.debug(message, { bucket: ref.bucket, key: ref.key, ...fields })
+        : undefined,
     });
   }
 }

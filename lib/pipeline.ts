@@ -50,6 +50,8 @@ export interface RunOptions {
   /** Epoch ms by which this object must be finished or given up. */
   deadline: number;
   onRetry?: RetryOptions["onRetry"];
+  /** Told each step worth a debug line: what was decided, what Lark answered. */
+  debug?: (message: string, fields: Record<string, unknown>) => void;
   /**
    * Leave objects that already carry a `lark-upload-error` tag alone (a backfill's default: they were
    * refused before and nothing has changed unless the user fixed their tags). Events always retry them.
@@ -158,6 +160,7 @@ function judge(
 export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: RunOptions): Promise<Outcome> {
   try {
     const decision = await decide(ref, deps, run);
+    run.debug?.("decided", describeDecision(decision));
     if (decision.kind === "done") return decision.outcome;
     if (decision.kind === "refuse")
       return await reject(deps, decision.at, decision.tags, decision.error, decision.size);
@@ -179,6 +182,7 @@ export async function processObject(ref: ObjectRef, deps: PipelineDeps, run: Run
     let result: UploadResult;
     try {
       result = await upload(deps, at, head, file, run, opened);
+      run.debug?.("Lark took the file", { fileToken: result.fileToken, calls: result.calls, larkMs: result.larkMs });
     } catch (err) {
       if (err instanceof RejectionError) return await reject(deps, at, tags, err, head.size);
       throw err;
@@ -221,6 +225,25 @@ async function writeBack(
       return { kind: "skipped", reason: "overwritten-during-upload", fileToken, detail: err.message };
     if (tags[TAG_PARKED_TOKEN] !== fileToken) await deps.s3.tagPendingToken(at, tags, fileToken).catch(() => undefined);
     return { kind: "failed", error: err as Error, calls, fileToken };
+  }
+}
+
+function describeDecision(decision: Decision): Record<string, unknown> {
+  switch (decision.kind) {
+    case "done":
+      return { decision: decision.kind, outcome: decision.outcome.kind };
+    case "refuse":
+      return { decision: decision.kind, code: decision.error.code };
+    case "finish":
+      return { decision: decision.kind, fileToken: decision.fileToken };
+    case "upload":
+      return {
+        decision: decision.kind,
+        size: decision.head.size,
+        parent: `${decision.file.parentType}/${decision.file.parentNode}`,
+        name: decision.file.name,
+        readAtOnce: decision.opened !== undefined,
+      };
   }
 }
 

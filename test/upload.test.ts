@@ -1,5 +1,5 @@
 /**
- * The core contract (issue 2), end to end: real handler, s3rver and the Lark emulator over HTTP,
+ * The core contract, end to end: real handler, s3rver and the Lark emulator over HTTP,
  * events shaped as AWS sends them.
  */
 

@@ -1,5 +1,5 @@
 /**
- * What only a real S3 implementation can show (issue 7), against Ceph's radosgw: versioned buckets,
+ * What only a real S3 implementation can show, against Ceph's radosgw: versioned buckets,
  * tags in the PUT and after the metadata write, the overwrite guard, and real bucket notifications
  * pushed over HTTP ("ceph:s3" records with raw keys). Run by `npm run test:rgw`.
  */

@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { loadConfig } from "../../lib/config";
 import { createHandler } from "../../lib/handler";
-import { createLogger } from "../../lib/log";
+import { createLogger, type Level } from "../../lib/log";
 import { createRuntime, type Runtime } from "../../lib/runtime";
 import { createS3Client } from "../../lib/s3-client";
 import { encodeTags } from "../../lib/s3-objects";
@@ -69,6 +69,7 @@ export interface StackOptions {
   versioned?: boolean;
   /** Lark's windows shrunk by this factor, in the emulator and the function's pacers alike. */
   timeScale?: number;
+  logLevel?: Level;
 }
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
@@ -101,7 +102,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const metrics: Record<string, any>[] = [];
   const handler = createHandler({
     runtime: () => runtime,
-    logger: createLogger({}, { write: (line) => logs.push(JSON.parse(line)) }),
+    logger: createLogger({}, { level: opts.logLevel, write: (line) => logs.push(JSON.parse(line)) }),
     writeMetrics: (line) => metrics.push(JSON.parse(line)),
   });
   const s3 = createS3Client({ endpoint, region: process.env.AWS_REGION ?? LOCAL_REGION });
