@@ -37,6 +37,8 @@ export interface Config {
   maxAttempts: number;
   /** A custom S3 endpoint (AWS_ENDPOINT_URL_S3): path-style addressing is used with it. */
   s3Endpoint?: string;
+  /** How long after its creation an object without destination tags is given for its tags to arrive. */
+  tagWaitMs: number;
   /**
    * Ceph's radosgw drops the tag set on a metadata copy and ignores the standard copy guard header: re-read
    * and restore the tags after the copy, and send radosgw's own guard header too.
@@ -72,6 +74,7 @@ export function loadConfig(env: Env = process.env): Config {
     ),
     larkTimeoutMs: intSetting(env, "LARK_TIMEOUT_MS", { fallback: 30_000, min: 100, max: 900_000 }, problems),
     maxAttempts: intSetting(env, "LARK_MAX_ATTEMPTS", { fallback: 4, min: 1, max: 20 }, problems),
+    tagWaitMs: intSetting(env, "TAG_WAIT_MS", { fallback: 3000, min: 0, max: 60_000 }, problems),
     s3Endpoint: env.AWS_ENDPOINT_URL_S3?.trim() || undefined,
     radosgwWorkarounds: booleanSetting(env, "S3_RADOSGW_WORKAROUNDS", problems),
   };

@@ -16,13 +16,19 @@ export const TAG_ROUTE_TOKEN = "lark-drive-route-token";
 /** Written by the function when it refuses the object: `<code>: <reason>`. */
 export const TAG_ERROR = "lark-upload-error";
 /**
- * Written by the function only when Lark took the file but the metadata write failed: the retry writes
- * the metadata without uploading again, and removes the tag.
+ * Written by the function only when Lark took the file but the metadata write failed: the metadata still to
+ * be written, as `key=value` pairs separated by spaces. The retry writes it without uploading again, and
+ * removes the tag.
  */
-export const TAG_PARKED_TOKEN = "lark-file-token";
+export const TAG_PENDING_METADATA = "lark-pending-metadata";
 
 /** User metadata: Lark's file_token. */
 export const META_FILE_TOKEN = "lark-file-token";
+/**
+ * User metadata: where the file was placed, `<parent_type>:<parent_node>`. Tags that later name another
+ * destination make it a new destination: the file is uploaded there too.
+ */
+export const META_TARGET = "lark-target";
 /**
  * User metadata: which object the token was written for (a hash of bucket and key). A copy of an uploaded
  * object to another key keeps the metadata, but it is a new file for Lark and goes where its own tags say.
@@ -30,7 +36,9 @@ export const META_FILE_TOKEN = "lark-file-token";
 export const META_FILE_ORIGIN = "lark-file-origin";
 
 /** The tags the function writes for itself; everything else on an object is the user's. */
-const OWN_TAGS = [TAG_ERROR, TAG_PARKED_TOKEN];
+const OWN_TAGS = [TAG_ERROR, TAG_PENDING_METADATA];
+/** The metadata the function writes; a new placement replaces all of it. */
+const OWN_METADATA = [META_FILE_TOKEN, META_FILE_ORIGIN, META_TARGET];
 
 /** S3 allows 10 tags per object. */
 export const MAX_TAGS = 10;
@@ -59,11 +67,25 @@ export type SkipReason =
   | "gone"
   | "folder-marker"
   | "overwritten-during-upload"
-  | "error-tagged";
+  | "error-tagged"
+  /** The event is not about a new file (a deletion, an ACL, a lifecycle change…): nothing to do. */
+  | "not-a-new-file";
+
+/** What the function writes back for a file it placed: its token and where it went (the origin aside). */
+export interface Placement {
+  [META_FILE_TOKEN]: string;
+  [META_TARGET]?: string;
+  [key: string]: string | undefined;
+}
 
 /** The tags minus the ones this function writes for itself (an error, a token waiting for its copy). */
 export function userTags(tags: Tags): Tags {
   return Object.fromEntries(Object.entries(tags).filter(([key]) => !OWN_TAGS.includes(key)));
+}
+
+/** The user metadata minus what this function wrote there. */
+export function userMetadata(metadata: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(metadata).filter(([key]) => !OWN_METADATA.includes(key)));
 }
 
 /** The `lark-upload-error` value: the code, then the reason reduced to what a tag value allows. */
@@ -80,8 +102,25 @@ export function originOf(at: { bucket: string; key: string }): string {
 }
 
 /** The metadata the function adds; ASCII, as S3 metadata must be. */
-export function tokenMetadata(at: { bucket: string; key: string }, fileToken: string): Record<string, string> {
-  return { [META_FILE_TOKEN]: fileToken, [META_FILE_ORIGIN]: originOf(at) };
+export function placementMetadata(at: { bucket: string; key: string }, placement: Placement): Record<string, string> {
+  const written = Object.entries(placement).filter((pair): pair is [string, string] => pair[1] !== undefined);
+  return { ...Object.fromEntries(written), [META_FILE_ORIGIN]: originOf(at) };
+}
+
+/** The `lark-pending-metadata` value for a placement: its values are Lark ids, which tag values allow. */
+export function pendingValue(placement: Placement): string {
+  return Object.entries(placement)
+    .filter(([, value]) => value !== undefined)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(" ");
+}
+
+/** The placement a `lark-pending-metadata` tag holds; undefined when it holds no token. */
+export function placementOf(pending: string | undefined): Placement | undefined {
+  if (!pending) return undefined;
+  const pairs = pending.split(" ").map((pair) => [pair.slice(0, pair.indexOf("=")), pair.slice(pair.indexOf("=") + 1)]);
+  const placement = Object.fromEntries(pairs.filter(([key]) => key)) as Partial<Placement>;
+  return placement[META_FILE_TOKEN] ? (placement as Placement) : undefined;
 }
 
 /** Bytes S3 counts against the 2 KB user-metadata limit. */

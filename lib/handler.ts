@@ -45,8 +45,9 @@ export function createHandler(opts: HandlerOptions) {
 
   return async function handler(event: unknown, context?: Partial<Context>): Promise<HandlerResult> {
     const log = baseLog.child({ requestId: context?.awsRequestId });
-    const remaining = context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS;
-    const deadline = Date.now() + remaining - reserve(remaining);
+    const remaining = remainingMs(context);
+    // Whole milliseconds: every timer and timeout below is derived from it, and undici takes integers only.
+    const deadline = Math.floor(Date.now() + remaining - reserve(remaining));
     const parsed = parse(event, log);
     log.debug("invoked", { source: parsed.source, remainingMs: remaining, deadline: new Date(deadline).toISOString() });
     if (parsed.source === "s3-test-event") {
@@ -63,6 +64,16 @@ export function createHandler(opts: HandlerOptions) {
       metrics.flush(opts.writeMetrics);
     }
   };
+}
+
+/**
+ * What the host says is left, as a number Lambda would give: hosts differ (fractions, a few hundred ms, 0, or
+ * no clock at all, which is a local run with Lambda's own maximum).
+ */
+function remainingMs(context?: Partial<Context>): number {
+  const reported = context?.getRemainingTimeInMillis?.();
+  if (typeof reported !== "number" || !Number.isFinite(reported)) return DEFAULT_BUDGET_MS;
+  return Math.max(0, reported);
 }
 
 function parse(event: unknown, log: Logger): ParsedEvent {
@@ -176,12 +187,18 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
     case "uploaded":
       Object.assign(fields, {
         size: outcome.size,
-        parent: outcome.parent,
+        target: outcome.target,
+        replaces: outcome.replaces,
         fileToken: outcome.fileToken,
         route: outcome.route,
         attempts: outcome.calls,
       });
       metrics.add("Uploaded", "Count");
+      if (outcome.checksumRefused) {
+        // Lark took the file without our checksum: worth knowing, but nothing the user must do.
+        metrics.add("ChecksumRefused", "Count");
+        log.warn("Lark refused the checksum; the file was sent again without it", fields);
+      }
       metrics.add("UploadedBytes", "Bytes", outcome.size);
       if (outcome.larkMs !== undefined) metrics.larkLatency(outcome.larkMs);
       log.info("uploaded", fields);

@@ -15,7 +15,17 @@ import {
   type Tag,
 } from "@aws-sdk/client-s3";
 import { type Block, type ByteSource, readBlocks } from "./blocks";
-import { MAX_TAGS, TAG_ERROR, TAG_PARKED_TOKEN, type Tags, tokenMetadata, userTags } from "./contract";
+import {
+  MAX_TAGS,
+  type Placement,
+  pendingValue,
+  placementMetadata,
+  TAG_ERROR,
+  TAG_PENDING_METADATA,
+  type Tags,
+  userMetadata,
+  userTags,
+} from "./contract";
 import { ConfigurationError, ObjectChangedError, RejectionError, TagLimitError, TransientError } from "./errors";
 import { copySource } from "./s3-keys";
 
@@ -31,6 +41,8 @@ export interface ObjectHead {
   eTag: string;
   versionId?: string;
   size: number;
+  /** When the object was written (S3 says it to the second). */
+  lastModified?: Date;
   metadata: Record<string, string>;
   contentType?: string;
   contentDisposition?: string;
@@ -107,12 +119,12 @@ export class S3Objects {
   }
 
   /**
-   * Writes the file_token as user metadata with a copy onto itself. REPLACE drops whatever is not
-   * re-sent, so every attribute from HeadObject goes back; the copy is guarded by the ETag so an object
-   * overwritten meanwhile is not clobbered (ObjectChangedError). The tag set is rewritten only to drop the
-   * function's own tags (a stale error, a parked token).
+   * Writes a placement (the file_token and where it went) as user metadata with a copy onto itself. REPLACE
+   * drops whatever is not re-sent, so every attribute from HeadObject goes back; the copy is guarded by the
+   * ETag so an object overwritten meanwhile is not clobbered (ObjectChangedError). The tag set is rewritten
+   * only to drop the function's own tags (a stale error, pending metadata).
    */
-  async writeFileToken(at: ObjectLocation, head: ObjectHead, tags: Tags, fileToken: string): Promise<void> {
+  async writePlacement(at: ObjectLocation, head: ObjectHead, tags: Tags, placement: Placement): Promise<void> {
     const keep = userTags(tags);
     // Only when one of our own tags must go is the tag set rewritten; otherwise S3 keeps whatever tags the
     // object has at the moment of the copy, including ones a user set while we were uploading.
@@ -124,7 +136,7 @@ export class S3Objects {
       CopySource: copySource(at.bucket, at.key),
       CopySourceIfMatch: quote(head.eTag),
       MetadataDirective: "REPLACE",
-      Metadata: { ...head.metadata, ...tokenMetadata(at, fileToken) },
+      Metadata: { ...userMetadata(head.metadata), ...placementMetadata(at, placement) },
       ContentType: head.contentType,
       ContentDisposition: head.contentDisposition,
       CacheControl: head.cacheControl,
@@ -154,17 +166,25 @@ export class S3Objects {
   }
 
   /**
-   * Lark has the file but the metadata write failed: the token goes on as a tag (which changes neither
-   * the content nor the ETag), so the retry only has to redo the copy instead of uploading again.
+   * Lark has the file but the metadata write failed: what was to be written goes on as a tag (which changes
+   * neither the content nor the ETag), so the retry only has to redo the copy instead of uploading again.
    */
-  async tagPendingToken(at: ObjectLocation, tags: Tags, fileToken: string): Promise<void> {
-    await this.addTag(at, tags, TAG_PARKED_TOKEN, fileToken);
+  async tagPending(at: ObjectLocation, tags: Tags, placement: Placement): Promise<void> {
+    await this.addTag(at, tags, TAG_PENDING_METADATA, pendingValue(placement));
   }
 
+  /**
+   * The tag set with this tag added and the function's other own tags removed. Nothing is written when that is
+   * the set the object has: every tag write announces itself as an event, which would decide the object again.
+   */
   private async addTag(at: ObjectLocation, tags: Tags, key: string, value: string): Promise<void> {
     const next = { ...userTags(tags), [key]: value };
+    if (sameTags(next, tags)) return;
     if (Object.keys(next).length > MAX_TAGS) {
-      throw new TagLimitError(`cannot add ${key}: the object already has ${MAX_TAGS} tags (${value})`);
+      throw new TagLimitError(
+        `cannot add the tag ${key} (${value}): the object already has the ${MAX_TAGS} tags S3 allows. ` +
+          `Remove one of its tags; the object is then decided again`,
+      );
     }
     await this.putTags(at, next);
   }
@@ -215,6 +235,7 @@ function headOf(out: HeadObjectCommandOutput | GetObjectCommandOutput): ObjectHe
     eTag: unquote(out.ETag ?? ""),
     versionId: out.VersionId && out.VersionId !== "null" ? out.VersionId : undefined,
     size: out.ContentLength ?? 0,
+    lastModified: out.LastModified,
     metadata: out.Metadata ?? {},
     contentType: out.ContentType,
     contentDisposition: out.ContentDisposition,

@@ -16,7 +16,7 @@
  */
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { type Config, loadConfig, SECRET_VARIABLES } from "../lib/config";
-import { type RejectionCode, type SkipReason, TAG_ERROR } from "../lib/contract";
+import { META_FILE_TOKEN, type RejectionCode, type SkipReason, TAG_ERROR } from "../lib/contract";
 import { ConfigurationError } from "../lib/errors";
 import type { ObjectRef } from "../lib/event";
 import { decide, processObject } from "../lib/pipeline";
@@ -284,7 +284,7 @@ type Prediction =
 
 async function predict(ref: ObjectRef): Promise<Prediction> {
   try {
-    const decision = await decide(ref, runtime, { skipErrorTagged: !retryErrors });
+    const decision = await decide(ref, runtime, { skipErrorTagged: !retryErrors, deadline: Date.now() + 60_000 });
     switch (decision.kind) {
       case "done": {
         const { outcome } = decision;
@@ -295,12 +295,12 @@ async function predict(ref: ObjectRef): Promise<Prediction> {
       case "refuse":
         return { kind: "reject", code: decision.error.code, reason: decision.error.reason, size: decision.size };
       case "finish":
-        return { kind: "finish", size: decision.head.size, fileToken: decision.fileToken };
+        return { kind: "finish", size: decision.head.size, fileToken: decision.placement[META_FILE_TOKEN] };
       case "upload":
         return {
           kind: "upload",
           size: decision.head.size,
-          destination: `${decision.file.parentType}/${decision.file.parentNode}`,
+          destination: decision.target.target,
         };
     }
   } catch (err) {

@@ -60,7 +60,7 @@ describe("LOG_LEVEL=debug on a real invocation", () => {
     );
     const decided = debug.find((l) => l.message === "decided")!;
     assert.equal(decided.decision, "upload");
-    assert.equal(decided.parent, "docx_file/doxcnTarget01");
+    assert.equal(decided.target, "docx_file:doxcnTarget01");
     assert.equal(decided.key, "debug/a.txt");
     assert.equal(debug.find((l) => l.message === "Lark took the file")!.fileToken, stack.lark.files[0]!.fileToken);
     const all = JSON.stringify(stack.logs);

@@ -72,6 +72,7 @@ describe("a file dropped into S3", () => {
       owner: "alice",
       "source-system": "erp",
       "lark-file-token": received.fileToken,
+      "lark-target": "docx_file:doxcnTarget01",
       "lark-file-origin": originOf({ bucket: stack.bucket, key }),
     });
     assert.match(head.Metadata["lark-file-origin"]!, /^[0-9a-f]{32}$/);
@@ -189,8 +190,12 @@ describe("a file dropped into S3", () => {
   });
 
   const refusals: [string, Record<string, string> | undefined, RegExp][] = [
-    ["no tags and no default", undefined, /^missing-parent: tag lark-parent-type and lark-parent-node missing/],
-    ["only the node", { "lark-parent-node": "doxcn1" }, /^missing-parent: tag lark-parent-type missing/],
+    ["no tags and no default", undefined, /^missing-parent: tags lark-parent-type and lark-parent-node missing/],
+    [
+      "only the node",
+      { "lark-parent-node": "doxcn1" },
+      /^missing-parent: tag lark-parent-type is missing: lark-parent-type and lark-parent-node go together/,
+    ],
     [
       "a parent_type Lark does not know",
       { "lark-parent-type": "wiki_page", "lark-parent-node": "doxcn1" },
@@ -401,7 +406,7 @@ describe("delivery paths", () => {
   const malformed: [string, unknown, RegExp][] = [
     ["null", null, /expected an S3 notification .* got null/],
     ["a string", "hello", /got string "hello"/],
-    ["an API Gateway event", { httpMethod: "GET", path: "/" }, /got an object with keys \[httpMethod, path\]/],
+    ["an API Gateway event", { httpMethod: "GET", path: "/" }, /the event is an object with keys \[httpMethod, path\]/],
     [
       "a record from DynamoDB",
       { Records: [{ eventSource: "aws:dynamodb", eventVersion: "1.1" }] },
@@ -526,7 +531,11 @@ describe("hygiene", () => {
       stack.logs.some((l) => l.message === "failed" && l.fileToken === token),
       "the token is in the failure's log line",
     );
-    assert.deepEqual(await stack.tags(key), { ...TO_DOCX, "lark-file-token": token }, "parked as a tag");
+    assert.deepEqual(
+      await stack.tags(key),
+      { ...TO_DOCX, "lark-pending-metadata": `lark-file-token=${token} lark-target=docx_file:doxcnTarget01` },
+      "parked as a tag",
+    );
     stack.localS3!.clearFaults();
     // Lambda's retry: the same event.
     stack.lark.reset();

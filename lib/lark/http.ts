@@ -26,7 +26,11 @@ export class LarkHttp {
 
   /** Sends and reads the whole reply. Never throws for an HTTP status; throws TransientError when no reply came. */
   async send(req: LarkRequest, deadline?: number): Promise<LarkReply> {
-    const timeout = Math.max(1, Math.min(this.timeoutMs, deadline ? deadline - Date.now() : this.timeoutMs));
+    // An integer, whatever the deadline: undici (and AbortSignal.timeout) refuse fractions.
+    const timeout = Math.max(
+      1,
+      Math.floor(Math.min(this.timeoutMs, deadline ? deadline - Date.now() : this.timeoutMs)),
+    );
     try {
       const res = await request(this.baseUrl + req.path + queryString(req.query), {
         method: req.method,

@@ -15,6 +15,11 @@ import type { LarkBody } from "./reply";
 
 const MEDIAS = "/open-apis/drive/v1/medias";
 const UPLOAD_ID_EXPIRED = 1061021;
+/**
+ * Lark documents `checksum` as optional without saying its format (we send the unsigned decimal Adler-32). If
+ * Lark refuses it, the file is not at fault: it goes again without one.
+ */
+const CHECKSUM_INVALID = 1062008;
 
 export interface LarkFile {
   name: string;
@@ -27,6 +32,8 @@ export interface LarkFile {
 
 export interface UploadResult extends CallCounter {
   fileToken: string;
+  /** Lark refused our checksum at least once, and took the bytes without it. */
+  checksumRefused?: boolean;
 }
 
 export class LarkMedia {
@@ -36,27 +43,41 @@ export class LarkMedia {
   ) {}
 
   async uploadAll(file: LarkFile, block: Block, retry: RetryOptions): Promise<UploadResult> {
-    const counter = newCounter();
-    const body = await this.call(
-      `${MEDIAS}/upload_all`,
-      () =>
-        multipart(
-          `${MEDIAS}/upload_all`,
-          [
-            ["file_name", file.name],
-            ["parent_type", file.parentType],
-            ["parent_node", file.parentNode],
-            ["size", String(file.size)],
-            ["checksum", String(block.adler32)],
-            ...(file.extra ? [["extra", file.extra] as [string, string]] : []),
-          ],
-          file.name,
-          block,
-        ),
-      retry,
-      counter,
+    const counter: Counter = newCounter();
+    const body = await this.withChecksum(counter, (checksum) =>
+      this.call(
+        `${MEDIAS}/upload_all`,
+        () =>
+          multipart(
+            `${MEDIAS}/upload_all`,
+            [
+              ["file_name", file.name],
+              ["parent_type", file.parentType],
+              ["parent_node", file.parentNode],
+              ["size", String(file.size)],
+              ...checksumField(checksum, block),
+              ...(file.extra ? [["extra", file.extra] as [string, string]] : []),
+            ],
+            file.name,
+            block,
+          ),
+        retry,
+        counter,
+      ),
     );
     return { fileToken: fileTokenOf(body), ...counter };
+  }
+
+  /** Sends with the checksum; once Lark has refused it, without (for this and every later part of the file). */
+  private async withChecksum<T>(counter: Counter, send: (checksum: boolean) => Promise<T>): Promise<T> {
+    if (counter.checksumRefused) return send(false);
+    try {
+      return await send(true);
+    } catch (err) {
+      if (!(err instanceof RejectionError && err.larkCode === CHECKSUM_INVALID)) throw err;
+      counter.checksumRefused = true;
+      return send(false);
+    }
   }
 
   /**
@@ -68,7 +89,7 @@ export class LarkMedia {
     blocks: (blockSize: number) => AsyncIterable<Block>,
     retry: RetryOptions,
   ): Promise<UploadResult> {
-    const counter = newCounter();
+    const counter: Counter = newCounter();
     for (let restarts = 0; ; restarts++) {
       try {
         return { fileToken: await this.chunkedOnce(file, blocks, retry, counter), ...counter };
@@ -88,7 +109,7 @@ export class LarkMedia {
     file: LarkFile,
     blocks: (blockSize: number) => AsyncIterable<Block>,
     retry: RetryOptions,
-    counter: CallCounter,
+    counter: Counter,
   ): Promise<string> {
     const prepared = await this.call(
       `${MEDIAS}/upload_prepare`,
@@ -114,22 +135,25 @@ export class LarkMedia {
     }
     let seq = 0;
     for await (const block of blocks(blockSize)) {
-      await this.call(
-        `${MEDIAS}/upload_part`,
-        () =>
-          multipart(
-            `${MEDIAS}/upload_part`,
-            [
-              ["upload_id", uploadId],
-              ["seq", String(seq)],
-              ["size", String(block.size)],
-              ["checksum", String(block.adler32)],
-            ],
-            file.name,
-            block,
-          ),
-        retry,
-        counter,
+      const part = seq;
+      await this.withChecksum(counter, (checksum) =>
+        this.call(
+          `${MEDIAS}/upload_part`,
+          () =>
+            multipart(
+              `${MEDIAS}/upload_part`,
+              [
+                ["upload_id", uploadId],
+                ["seq", String(part)],
+                ["size", String(block.size)],
+                ...checksumField(checksum, block),
+              ],
+              file.name,
+              block,
+            ),
+          retry,
+          counter,
+        ),
       );
       seq++;
     }
@@ -145,6 +169,13 @@ export class LarkMedia {
   private call(path: string, makeRequest: () => LarkRequest, retry: RetryOptions, counter: CallCounter) {
     return this.client.call(path, makeRequest, { pacer: this.limits.media, retry, counter });
   }
+}
+
+/** The call counter of one file, and whether Lark refused its checksum. */
+type Counter = CallCounter & { checksumRefused?: boolean };
+
+function checksumField(send: boolean, block: Block): [string, string][] {
+  return send ? [["checksum", String(block.adler32)]] : [];
 }
 
 function json(path: string, value: unknown): LarkRequest {

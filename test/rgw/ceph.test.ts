@@ -96,11 +96,11 @@ describe("radosgw", { skip }, () => {
       await stack.put("t/guard.txt", "current content", { tags: TO_DOCX });
       const head = (await stack.runtime.s3.head(stack.bucket, "t/guard.txt"))!;
       await assert.rejects(
-        stack.runtime.s3.writeFileToken(
+        stack.runtime.s3.writePlacement(
           { bucket: stack.bucket, key: "t/guard.txt" },
           { ...head, eTag: "0123456789abcdef0123456789abcdef" },
           TO_DOCX,
-          "boxcnX",
+          { "lark-file-token": "boxcnX" },
         ),
         ObjectChangedError,
       );
