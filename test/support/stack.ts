@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import {
   CreateBucketCommand,
   GetObjectTaggingCommand,
@@ -20,6 +21,7 @@ import {
   type PutObjectCommandInput,
   type S3Client,
 } from "@aws-sdk/client-s3";
+import type { Context } from "aws-lambda";
 import { loadConfig } from "../../lib/config";
 import { createHandler } from "../../lib/handler";
 import { createLogger, type Level } from "../../lib/log";
@@ -102,7 +104,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const runtime = createRuntime(loadConfig(env), { timeScale: opts.timeScale });
   const logs: Record<string, any>[] = [];
   const metrics: Record<string, any>[] = [];
-  const handler = createHandler({
+  const lambdaHandler = createHandler({
     runtime: () => runtime,
     logger: createLogger({}, { level: opts.logLevel, write: (line) => logs.push(JSON.parse(line)) }),
     writeMetrics: (line) => metrics.push(JSON.parse(line)),
@@ -122,7 +124,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     localS3,
     lark,
     runtime,
-    handler,
+    // Every invocation gets a Lambda-like context: a 30 s timeout, on a clock that counts in fractions of a ms.
+    handler: (event, context) => lambdaHandler(event, context ?? lambdaContext(30_000)),
     logs,
     metrics,
     env,
@@ -144,6 +147,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
   };
   return stack;
+}
+
+/**
+ * A context as Lambda gives it, for a function with `timeoutMs` of which `usedMs` are gone. The clock
+ * counts in fractions of a millisecond (performance.now()), as test hosts and local runners do.
+ */
+export function lambdaContext(timeoutMs: number, usedMs = 0): Partial<Context> {
+  const end = performance.now() + timeoutMs - usedMs;
+  return {
+    awsRequestId: randomUUID(),
+    functionName: "upload-to-lark",
+    getRemainingTimeInMillis: () => end - performance.now(),
+  };
 }
 
 /** Bytes that differ per call, so each test file has its own content and checksum. */
