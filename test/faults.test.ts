@@ -1,5 +1,5 @@
 /**
- * Surviving the real Lark (issue 3): faults injected at the HTTP level by the emulator, against the
+ * Surviving the real Lark: faults injected at the HTTP level by the emulator, against the
  * real handler and s3rver. Transient faults are retried and then handed to Lambda; permanent ones are
  * told on the object at once.
  */

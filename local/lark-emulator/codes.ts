@@ -1,0 +1,57 @@
+// HTTP status and msg of each Lark code, as the error tables of Lark's documentation give them.
+// Codes are unique across Lark's APIs, so one table serves every family.
+
+const GATEWAY: Record<number, [number, string]> = {
+  10003: [200, "invalid param"],
+  10014: [200, "app secret invalid"],
+  99991400: [429, "request trigger frequency limit"],
+  99991661: [400, "Missing access token for authorization. Please make a request with token attached."],
+  99991663: [400, "Invalid access token for authorization. Please make a request with token attached."],
+  99991668: [400, "Invalid access token for authorization. Please make a request with token attached."],
+  99991671: [400, "Invalid access token for authorization. The token must start with 't-' or 'u-'."],
+  99991672: [400, "Access denied. The app has not been granted the scope this API needs."],
+};
+
+// Lark's upload_all reference.
+const MEDIA: Record<number, [number, string]> = {
+  1061001: [200, "unknown error."],
+  1061002: [400, "params error."],
+  1061003: [404, "not found."],
+  1061004: [403, "forbidden."],
+  1061005: [401, "auth failed."],
+  1061006: [200, "internal time out, can retry."],
+  1061007: [404, "file has been delete."],
+  1061008: [400, "invalid file name."],
+  1061021: [400, "upload id expire."],
+  1061041: [400, "parent node has been deleted."],
+  1061042: [400, "parent node out of limit."],
+  1061043: [400, "file size beyond limit."],
+  1061044: [400, "parent node not exist."],
+  1061045: [200, "can retry."],
+  1061109: [400, "file name cqc not passed."],
+  1061113: [400, "file cqc not passed."],
+  1061101: [400, "file quota exceeded."],
+  1062004: [202, "cover generating."],
+  1062005: [202, "file type not support cover."],
+  1062006: [202, "cover no exist."],
+  1062007: [400, "upload user not match."],
+  1062008: [400, "checksum param Invalid."],
+  1062009: [400, "the actual size is inconsistent with the parameter declaration size."],
+  1062010: [400, "block missing, please upload all blocks."],
+  1062011: [400, "block num out of bounds."],
+  1061547: [400, "attachment parent-child relation number exceed."],
+  1061061: [400, "user quota exceeded."],
+  1061073: [403, "no scope auth."],
+  1062012: [400, "file copying."],
+  1062013: [400, "file damaged."],
+  1062014: [403, "dedupe no support."],
+  1062051: [400, "client connect close."],
+  1062505: [400, "parent node out of size."],
+  1062506: [400, "parent node out of depth."],
+  1062507: [400, "parent node out of sibling num."],
+};
+
+const CODES: Record<number, [number, string]> = { 0: [200, "success"], ...GATEWAY, ...MEDIA };
+
+export const statusOf = (code: number) => CODES[code]?.[0] ?? 400;
+export const msgOf = (code: number) => CODES[code]?.[1] ?? "error";
