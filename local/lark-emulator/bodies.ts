@@ -17,6 +17,11 @@ export function drain(req: IncomingMessage): Promise<void> {
   });
 }
 
+export const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
+
+export const isInteger = (v: unknown): v is number => Number.isInteger(v);
+
 /** The body as a JSON object; undefined when it is not one (wrong content type, too big, not JSON, not an object). */
 export async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
   const type = (req.headers["content-type"] ?? "").toLowerCase();
@@ -28,8 +33,8 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   }
   if (!type.startsWith("application/json") || total > MAX_JSON_BODY) return undefined;
   try {
-    const v = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-    return typeof v === "object" && v !== null && !Array.isArray(v) ? v : undefined;
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+    return isRecord(v) ? v : undefined;
   } catch {
     return undefined;
   }

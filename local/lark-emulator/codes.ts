@@ -51,7 +51,36 @@ const MEDIA: Record<number, [number, string]> = {
   1062507: [400, "parent node out of sibling num."],
 };
 
-const CODES: Record<number, [number, string]> = { 0: [200, "success"], ...GATEWAY, ...MEDIA };
+// Lark's docx block references (create, update, batch delete; one table for all).
+const DOCX: Record<number, [number, string]> = {
+  1770001: [400, "invalid param"],
+  1770002: [404, "not found"],
+  1770003: [400, "resource deleted"],
+  1770004: [400, "too many blocks in document"],
+  1770005: [400, "too deep level in document"],
+  1770007: [400, "too many children in block"],
+  1770013: [400, "relation mismatch"],
+  1770014: [400, "parent children relation mismatch"],
+  1770015: [400, "single edit with multi document"],
+  1770021: [400, "too old document"],
+  1770022: [400, "invalid page token"],
+  1770024: [400, "invalid operation"],
+  1770025: [400, "operation and block not match"],
+  1770028: [400, "block not support create children"],
+  1770029: [400, "block not support to create"],
+  1770031: [400, "block not support to delete children"],
+  1770032: [403, "forbidden"],
+  1770035: [400, "resource count exceeded"],
+  1771001: [500, "server internal error"],
+  1771005: [503, "system under maintenance"],
+};
+
+const CODES: Record<number, [number, string]> = {
+  0: [200, "success"],
+  ...GATEWAY,
+  ...MEDIA,
+  ...DOCX,
+};
 
 export const statusOf = (code: number) => CODES[code]?.[0] ?? 400;
 export const msgOf = (code: number) => CODES[code]?.[1] ?? "error";

@@ -4,6 +4,8 @@
 
 import http from "node:http";
 import { drain } from "./bodies";
+import type { DocxEndpoint } from "./docx";
+import { THROTTLED } from "./limits";
 import type { MediaEndpoint } from "./media";
 import { type Ctx, reply, send } from "./server";
 
@@ -13,7 +15,9 @@ export type Fault =
   | { kind: "reset" }
   | { kind: "hang" };
 
-export type Endpoint = "token" | MediaEndpoint;
+/** Every endpoint by the name fault rules use: media's by their last path segment, the others as the official
+ * SDK calls them (`client.docx.v1.documentBlock.patch` is "docx.documentBlock.patch"). */
+export type Endpoint = "token" | MediaEndpoint | DocxEndpoint;
 
 export interface FaultRule {
   fault: Fault;
@@ -64,7 +68,7 @@ export async function applyFault(ctx: Ctx, fault: Fault, throttleHeaders: () => 
       return;
     case "code": {
       await drain(ctx.req);
-      const headers = fault.code === 99991400 && !fault.headers ? throttleHeaders() : fault.headers;
+      const headers = fault.code === THROTTLED && !fault.headers ? throttleHeaders() : fault.headers;
       reply(ctx, fault.code, fault.msg ? { msg: fault.msg } : {}, headers, fault.httpStatus);
       return;
     }

@@ -1,10 +1,16 @@
-// A strict emulator of the Lark (Feishu) Open API endpoints this project uses, one module per API family.
-// It speaks real HTTP so that the real client (and the official SDK) can be tested against it, and it
-// rejects what Lark's documentation says Lark rejects, with the same codes and HTTP statuses.
-// Each family module's header says what it chose where Lark's documentation is silent.
+// A strict emulator of the Lark (Feishu) Open API endpoints this project uses, one module per API family:
+// auth (tenant_access_token), media (uploads), docx. It speaks real HTTP so that the real
+// client (and the official SDK) can be tested against it, and it rejects what Lark's documentation says Lark
+// rejects, with the same codes and HTTP statuses. Each family's header says what it chose where Lark's
+// documentation is silent.
 //
 // Every API request goes through the same admission, in this order: injected fault, auth (the bearer
 // tenant_access_token), the route's limits, then the family's handler (which reads and judges the body).
+//
+// Adding a family: a module exporting `create<Family>(context: FamilyContext): Family` (routes with their
+// endpoint names and limits, upload targets for the media parent types it owns, reset, snapshot), its endpoint
+// names in `Endpoint` (faults.ts), its codes in codes.ts, its rate rule names in `RateRuleName` below, and one
+// line each in startLarkEmulator and the LarkEmulator object for its fixtures.
 //
 // Standalone: node --import tsx local/lark-emulator/index.ts  (PORT, default 9876; LARK_APP_ID, LARK_APP_SECRET)
 
@@ -12,13 +18,20 @@ import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { createAuth } from "./auth";
 import { drain } from "./bodies";
+import { createDocx, type DocumentFixture, type DocumentView, type DocxDocument, type DocxRateRule } from "./docx";
+import type { FamilyContext } from "./family";
 import { applyFault, FaultQueue, type FaultRule } from "./faults";
+import { FileStore, type ReceivedFile } from "./files";
 import { Limits, type RateLimit } from "./limits";
-import { createMedia, type ReceivedFile } from "./media";
-import { type Ctx, contextOf, type Params, type Route, Router, reply, sendJson } from "./server";
+import { createMedia } from "./media";
+import { type Ctx, contextOf, LarkError, type Params, type Route, Router, reply, sendJson } from "./server";
 
+export type { DocumentFixture, DocumentView, DocxBlock, DocxDocument } from "./docx";
 export type { Endpoint, Fault, FaultRule } from "./faults";
-export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE, type ReceivedFile } from "./media";
+export type { ReceivedFile } from "./files";
+export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE } from "./media";
+
+export type RateRuleName = DocxRateRule;
 
 export interface LarkEmulatorOptions {
   port?: number;
@@ -30,7 +43,9 @@ export interface LarkEmulatorOptions {
   timeScale?: number;
   /** Media upload requests admitted per window (Lark: 5 per second). */
   ratePerWindow?: number;
-  /** When given, media uploads to any other parent node get 1061044. */
+  /** Requests per window of the other families' rate rules, replacing Lark's numbers (room for a test). */
+  rates?: Partial<Record<RateRuleName, number>>;
+  /** When given, media uploads to any other parent node get 1061044 (parent types of a modelled family aside). */
   knownParentNodes?: string[];
   keepBytes?: boolean;
   log?: (line: string) => void;
@@ -50,6 +65,11 @@ export interface EmulatorStats {
   maxInFlight: number;
   requests: number;
 }
+/** GET /__emulator/state: everything the emulator holds, as JSON, without file bytes. */
+export interface EmulatorState {
+  files: Omit<ReceivedFile, "bytes">[];
+  documents: DocumentView[];
+}
 export interface LarkEmulator {
   url: string;
   appId: string;
@@ -62,32 +82,43 @@ export interface LarkEmulator {
   expireTokens(): void;
   deleteParentNode(node: string): void;
   expireUploadIds(): void;
+  /** Forget files, records, faults, rate windows, counters and every fixture; issued tokens stay valid. */
   reset(): void;
   close(): Promise<void>;
+  documents: ReadonlyMap<string, DocxDocument>;
+  addDocument(documentId: string, fixture?: DocumentFixture): DocxDocument;
+  removeDocument(documentId: string): void;
+  state(): EmulatorState;
 }
 
 export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise<LarkEmulator> {
   const appId = opts.appId ?? "cli_emulator";
   const appSecret = opts.appSecret ?? "emulator-secret";
-  const limits = new Limits(opts.timeScale ?? 1);
+  const limits = new Limits(opts.timeScale ?? 1, opts.rates);
   const faults = new FaultQueue();
   const auth = createAuth({ appId, appSecret, ttlMs: (opts.tokenTtlSeconds ?? 7200) * 1000 });
-  const media = createMedia({
-    limits,
+  let url = "";
+  const context: FamilyContext = { limits, files: new FileStore(), origin: () => url };
+  const docx = createDocx(context);
+  const placements = [docx];
+  const media = createMedia(context, {
     ratePerWindow: opts.ratePerWindow ?? 5,
     keepBytes: opts.keepBytes ?? false,
     knownParentNodes: opts.knownParentNodes,
+    targets: Object.fromEntries(placements.flatMap((family) => Object.entries(family.uploadTargets ?? {}))),
   });
+  const families = [media, ...placements];
 
   const api = new Router<Route>();
-  api.add(auth.route, ...media.routes);
+  api.add(auth.route, ...families.flatMap((family) => family.routes));
 
   const requests: UploadRequestRecord[] = [];
   let openRecorded = 0; // every open request to a recorded endpoint, admitted or not
   let maxInFlight = 0;
 
+  const files = context.files.list;
   const stats = (): EmulatorStats => ({
-    uploads: media.files.length,
+    uploads: files.length,
     requests: requests.length,
     tokenRequests: auth.requests(),
     rateViolations: limits.refusals(media.rateRule),
@@ -95,9 +126,14 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     maxInFlight,
   });
 
+  const state = (): EmulatorState => ({
+    files: media.snapshot(),
+    documents: docx.snapshot(),
+  });
   const inspection: Record<string, () => unknown> = {
-    "/__emulator/files": () => media.files.map(({ bytes: _bytes, ...rest }) => rest),
+    "/__emulator/files": media.snapshot,
     "/__emulator/stats": stats,
+    "/__emulator/state": state,
   };
 
   async function serve(ctx: Ctx, route: Route, params: Params) {
@@ -117,7 +153,13 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
       await drain(ctx.req);
       return reply(ctx, refusal.code, {}, refusal.headers, refusal.status);
     }
-    await route.handle(ctx, params);
+    try {
+      await route.handle(ctx, params);
+    } catch (error) {
+      if (!(error instanceof LarkError)) throw error;
+      await drain(ctx.req);
+      reply(ctx, error.code);
+    }
   }
 
   async function dispatch(ctx: Ctx, found: { route: Route; params: Params } | undefined) {
@@ -164,12 +206,13 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   });
   const address = server.address() as { address: string; port: number; family: string };
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+  url = `http://${host}:${address.port}`;
 
   return {
-    url: `http://${host}:${address.port}`,
+    url,
     appId,
     appSecret,
-    files: media.files,
+    files,
     requests,
     stats,
     injectFault: (rule) => faults.inject(rule),
@@ -178,7 +221,7 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     deleteParentNode: (node) => media.deleteParentNode(node),
     expireUploadIds: () => media.expireUploadIds(),
     reset: () => {
-      media.reset();
+      for (const family of families) family.reset();
       requests.length = 0;
       faults.clear();
       limits.reset();
@@ -190,6 +233,10 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
         server.close(() => resolve());
         server.closeAllConnections(); // also ends hung requests and idle keep-alive sockets
       }),
+    documents: docx.documents,
+    addDocument: (documentId, fixture) => docx.addDocument(documentId, fixture),
+    removeDocument: (documentId) => docx.removeDocument(documentId),
+    state,
   };
 }
 
@@ -204,6 +251,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log(`  LARK_APP_ID=${emulator.appId}`);
   console.log(`  LARK_APP_SECRET=${emulator.appSecret}`);
   console.log(`  received files: ${emulator.url}/__emulator/files   stats: ${emulator.url}/__emulator/stats`);
+  console.log(`  documents: ${emulator.url}/__emulator/state`);
   const stop = () => void emulator.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

@@ -8,30 +8,21 @@
 // - One at a time: a request arriving while an admitted upload request is still open gets 1061045.
 // - upload_all metadata (the fields before `file`) is validated before the bytes are read, so a declared
 //   size above 20 MiB gets 1061043 whatever the body; byte count (1062009) and checksum (1062008) come last.
+// - Parent nodes: a node deleted with deleteParentNode is 1061041. A parent type a family owns (its upload
+//   targets) is judged by that family once it holds a fixture, as its header says. Every other node is
+//   accepted, unless knownParentNodes is given and does not list it (1061044).
+// - extra.drive_route_token is recorded, not judged here: binding the token (replace_image…) checks it.
 
 import { createHash, randomInt } from "node:crypto";
 import ADLER32 from "adler-32";
 import { readJson, readMultipart } from "./bodies";
+import type { Family, FamilyContext } from "./family";
+import type { ReceivedFile, UploadTarget } from "./files";
 import { randomAlnum } from "./ids";
-import type { Limit, Limits } from "./limits";
+import type { Limit } from "./limits";
 import { type Ctx, type Route, reply, replyData } from "./server";
 
 export type MediaEndpoint = "upload_all" | "upload_prepare" | "upload_part" | "upload_finish";
-
-export interface ReceivedFile {
-  fileToken: string;
-  fileName: string;
-  parentType: string;
-  parentNode: string;
-  size: number;
-  checksum?: string;
-  extra?: string;
-  sha256: string;
-  adler32: string;
-  route: "upload_all" | "chunked";
-  receivedAt: number;
-  bytes?: Buffer;
-}
 
 export const MAX_UPLOAD_ALL_SIZE = 20 * 1024 * 1024; // 20971520, Lark's upload_all limit
 export const BLOCK_SIZE = 4 * 1024 * 1024; // fixed by Lark for upload_prepare
@@ -79,6 +70,12 @@ interface UploadMeta {
   extra?: string;
 }
 
+/** `drive_route_token` of an upload's `extra` (already known to be a JSON object when present). */
+function driveRouteOf(extra: string | undefined): string | undefined {
+  const token = extra === undefined ? undefined : JSON.parse(extra).drive_route_token;
+  return typeof token === "string" ? token : undefined;
+}
+
 /** Optional text fields: an empty value is treated as absent (Go zero-value semantics). */
 const optional = (v: string | undefined) => (v === undefined || v === "" ? undefined : v);
 
@@ -94,33 +91,32 @@ interface ChunkedUpload {
 }
 
 export interface MediaOptions {
-  limits: Limits;
   ratePerWindow: number;
   keepBytes: boolean;
   knownParentNodes?: string[];
+  /** The families' own parent types: their nodes are judged by the family, not by `knownParentNodes`. */
+  targets: Record<string, UploadTarget>;
 }
 
-export interface Media {
-  routes: Route[];
-  files: ReceivedFile[];
+export interface Media extends Family {
+  snapshot(): Omit<ReceivedFile, "bytes">[];
   deleteParentNode(node: string): void;
   expireUploadIds(): void;
-  /** Forget the received files; upload ids, deleted nodes and tokens stay. */
-  reset(): void;
   rateRule: string;
   oneAtATimeRule: string;
 }
 
-export function createMedia(opts: MediaOptions): Media {
+export function createMedia(family: FamilyContext, opts: MediaOptions): Media {
   const known = opts.knownParentNodes ? new Set(opts.knownParentNodes) : undefined;
-  const files: ReceivedFile[] = [];
   const deletedNodes = new Set<string>();
   const uploads = new Map<string, ChunkedUpload>();
   const rateRule = { name: "media", limit: opts.ratePerWindow, perMs: 1000, status: 429 } as const;
   const oneAtATimeRule = "media.one_at_a_time";
 
-  function nodeError(node: string): number | undefined {
+  function nodeError(parentType: string, node: string): number | undefined {
     if (deletedNodes.has(node)) return 1061041;
+    const target = opts.targets[parentType];
+    if (target?.modelled()) return target.refuse(node);
     if (known && !known.has(node)) return 1061044;
     return undefined;
   }
@@ -137,12 +133,12 @@ export function createMedia(opts: MediaOptions): Media {
     if (m.size === 0) return PARAMS_ERROR; // empty files cannot be uploaded
     if (m.size > maxSize) return 1061043;
     if (m.extra !== undefined && !isJsonObjectString(m.extra)) return PARAMS_ERROR;
-    return nodeError(m.parentNode);
+    return nodeError(m.parentType, m.parentNode);
   }
 
-  function record(file: Omit<ReceivedFile, "fileToken" | "receivedAt">): string {
+  function record(file: Omit<ReceivedFile, "fileToken" | "receivedAt" | "driveRouteToken">): string {
     const fileToken = newFileToken();
-    files.push({ ...file, fileToken, receivedAt: Date.now() });
+    family.files.add({ ...file, fileToken, driveRouteToken: driveRouteOf(file.extra), receivedAt: Date.now() });
     return fileToken;
   }
 
@@ -275,8 +271,8 @@ export function createMedia(opts: MediaOptions): Media {
 
   // All four endpoints share one rate window and one at-a-time slot.
   const limits = (): Limit[] => [
-    opts.limits.rate(rateRule, "app"),
-    opts.limits.oneAtATime(oneAtATimeRule, "app", 1061045),
+    family.limits.rate(rateRule, "app"),
+    family.limits.oneAtATime(oneAtATimeRule, "app", 1061045),
   ];
   const handlers: Record<MediaEndpoint, (ctx: Ctx) => Promise<void>> = {
     upload_all: uploadAll,
@@ -297,12 +293,13 @@ export function createMedia(opts: MediaOptions): Media {
 
   return {
     routes,
-    files,
     deleteParentNode: (node) => void deletedNodes.add(node),
     expireUploadIds: () => {
       for (const u of uploads.values()) u.expired = true;
     },
-    reset: () => void (files.length = 0),
+    // Upload ids, deleted nodes and tokens outlive a reset: a client mid-flow keeps going.
+    reset: () => family.files.clear(),
+    snapshot: () => family.files.list.map(({ bytes: _bytes, ...rest }) => rest),
     rateRule: rateRule.name,
     oneAtATimeRule,
   };

@@ -121,3 +121,49 @@ function bind(segments: string[], parts: string[]): Params | undefined {
   }
   return params;
 }
+
+/** Thrown by a handler to answer with a Lark code, however deep in its checks it finds the fault. */
+export class LarkError extends Error {
+  constructor(readonly code: number) {
+    super(`Lark code ${code}`);
+  }
+}
+
+/** An integer query parameter; undefined when absent, LarkError(`invalid`) when it is not a decimal integer. */
+export function queryInt(ctx: Ctx, name: string, invalid: number): number | undefined {
+  const raw = ctx.query.get(name);
+  if (raw === null) return undefined;
+  if (!/^-?\d+$/.test(raw)) throw new LarkError(invalid);
+  return Number(raw);
+}
+
+export interface Paging {
+  defaultSize: number;
+  maxSize: number;
+  /** The code for a page_size out of range. */
+  invalidSize: number;
+  /** The code for a page_token the emulator did not issue for this list. */
+  invalidToken: number;
+}
+
+/** One page of `items` as Lark pages lists: page_size, page_token in; items, has_more, page_token out. */
+export function pageOf<T>(
+  ctx: Ctx,
+  items: T[],
+  paging: Paging,
+): { items: T[]; has_more: boolean; page_token?: string } {
+  const size = queryInt(ctx, "page_size", paging.invalidSize) ?? paging.defaultSize;
+  if (size < 1 || size > paging.maxSize) throw new LarkError(paging.invalidSize);
+  const token = ctx.query.get("page_token");
+  const start = token ? offsetOf(token) : 0;
+  if (start === undefined || start > items.length) throw new LarkError(paging.invalidToken);
+  const end = start + size;
+  const hasMore = end < items.length;
+  return { items: items.slice(start, end), has_more: hasMore, ...(hasMore ? { page_token: tokenOf(end) } : {}) };
+}
+
+const tokenOf = (offset: number) => Buffer.from(`offset:${offset}`).toString("base64url");
+function offsetOf(token: string): number | undefined {
+  const match = /^offset:(\d+)$/.exec(Buffer.from(token, "base64url").toString());
+  return match ? Number(match[1]) : undefined;
+}
