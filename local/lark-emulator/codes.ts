@@ -75,11 +75,42 @@ const DOCX: Record<number, [number, string]> = {
   1771005: [503, "system under maintenance"],
 };
 
+// Lark's bitable record references; most answer HTTP 200.
+const BITABLE: Record<number, [number, string]> = {
+  1254000: [200, "WrongRequestJson"],
+  1254001: [200, "WrongRequestBody"],
+  1254010: [200, "ReqConvError"],
+  1254015: [400, "Field types do not match."],
+  1254037: [400, "Invalid client token, make sure that it complies with the specification."],
+  1254040: [200, "BaseTokenNotFound"],
+  1254041: [200, "TableIdNotFound"],
+  1254043: [200, "RecordIdNotFound"],
+  1254045: [200, "FieldNameNotFound"],
+  1254060: [200, "TextFieldConvFail"],
+  1254061: [200, "NumberFieldConvFail"],
+  1254062: [200, "SingleSelectFieldConvFail"],
+  1254063: [200, "MultiSelectFieldConvFail"],
+  1254064: [200, "DatetimeFieldConvFail"],
+  1254065: [200, "CheckboxFieldConvFail"],
+  1254068: [200, "URLFieldConvFail"],
+  1254069: [200, "AttachFieldConvFail"],
+  1254072: [200, "Failed to convert phone field, please make sure it is correct."],
+  1254290: [200, "TooManyRequest"],
+  1254291: [200, "Write conflict"],
+  1254302: [403, "Permission denied."],
+  1254303: [200, "The attachment does not belong to this base."],
+  1254607: [400, "Data not ready, please try again later"],
+  1255001: [200, "InternalError"],
+  1255006: [400, "Client token conflict, please generate a new client token and try again."],
+  1255040: [504, "请求超时"],
+};
+
 const CODES: Record<number, [number, string]> = {
   0: [200, "success"],
   ...GATEWAY,
   ...MEDIA,
   ...DOCX,
+  ...BITABLE,
 };
 
 export const statusOf = (code: number) => CODES[code]?.[0] ?? 400;

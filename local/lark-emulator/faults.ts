@@ -3,6 +3,7 @@
 // upload endpoints, as it did before other families existed.
 
 import http from "node:http";
+import type { BitableEndpoint } from "./bitable";
 import { drain } from "./bodies";
 import type { DocxEndpoint } from "./docx";
 import { THROTTLED } from "./limits";
@@ -17,7 +18,7 @@ export type Fault =
 
 /** Every endpoint by the name fault rules use: media's by their last path segment, the others as the official
  * SDK calls them (`client.docx.v1.documentBlock.patch` is "docx.documentBlock.patch"). */
-export type Endpoint = "token" | MediaEndpoint | DocxEndpoint;
+export type Endpoint = "token" | MediaEndpoint | DocxEndpoint | BitableEndpoint;
 
 export interface FaultRule {
   fault: Fault;

@@ -1,5 +1,5 @@
 // A strict emulator of the Lark (Feishu) Open API endpoints this project uses, one module per API family:
-// auth (tenant_access_token), media (uploads), docx. It speaks real HTTP so that the real
+// auth (tenant_access_token), media (uploads), docx, bitable. It speaks real HTTP so that the real
 // client (and the official SDK) can be tested against it, and it rejects what Lark's documentation says Lark
 // rejects, with the same codes and HTTP statuses. Each family's header says what it chose where Lark's
 // documentation is silent.
@@ -17,6 +17,7 @@
 import http from "node:http";
 import { pathToFileURL } from "node:url";
 import { createAuth } from "./auth";
+import { type Base, type BaseFixture, type BaseView, type BitableRateRule, createBitable } from "./bitable";
 import { drain } from "./bodies";
 import { createDocx, type DocumentFixture, type DocumentView, type DocxDocument, type DocxRateRule } from "./docx";
 import type { FamilyContext } from "./family";
@@ -26,12 +27,23 @@ import { Limits, type RateLimit } from "./limits";
 import { createMedia } from "./media";
 import { type Ctx, contextOf, LarkError, type Params, type Route, Router, reply, sendJson } from "./server";
 
+export type {
+  Attachment,
+  Base,
+  BaseFixture,
+  BaseView,
+  BitableField,
+  BitableRecord,
+  BitableTable,
+  CellValue,
+  FieldType,
+} from "./bitable";
 export type { DocumentFixture, DocumentView, DocxBlock, DocxDocument } from "./docx";
 export type { Endpoint, Fault, FaultRule } from "./faults";
 export type { ReceivedFile } from "./files";
 export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE } from "./media";
 
-export type RateRuleName = DocxRateRule;
+export type RateRuleName = DocxRateRule | BitableRateRule;
 
 export interface LarkEmulatorOptions {
   port?: number;
@@ -48,6 +60,8 @@ export interface LarkEmulatorOptions {
   /** When given, media uploads to any other parent node get 1061044 (parent types of a modelled family aside). */
   knownParentNodes?: string[];
   keepBytes?: boolean;
+  /** How long a bitable write keeps its table busy (default 20 ms). */
+  bitableWriteMs?: number;
   log?: (line: string) => void;
 }
 export interface UploadRequestRecord {
@@ -69,6 +83,7 @@ export interface EmulatorStats {
 export interface EmulatorState {
   files: Omit<ReceivedFile, "bytes">[];
   documents: DocumentView[];
+  bases: BaseView[];
 }
 export interface LarkEmulator {
   url: string;
@@ -88,6 +103,9 @@ export interface LarkEmulator {
   documents: ReadonlyMap<string, DocxDocument>;
   addDocument(documentId: string, fixture?: DocumentFixture): DocxDocument;
   removeDocument(documentId: string): void;
+  bases: ReadonlyMap<string, Base>;
+  addBase(appToken: string, fixture: BaseFixture): Base;
+  removeBase(appToken: string): void;
   state(): EmulatorState;
 }
 
@@ -100,7 +118,8 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   let url = "";
   const context: FamilyContext = { limits, files: new FileStore(), origin: () => url };
   const docx = createDocx(context);
-  const placements = [docx];
+  const bitable = createBitable(context, { writeMs: opts.bitableWriteMs ?? 20 });
+  const placements = [docx, bitable];
   const media = createMedia(context, {
     ratePerWindow: opts.ratePerWindow ?? 5,
     keepBytes: opts.keepBytes ?? false,
@@ -129,6 +148,7 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   const state = (): EmulatorState => ({
     files: media.snapshot(),
     documents: docx.snapshot(),
+    bases: bitable.snapshot(),
   });
   const inspection: Record<string, () => unknown> = {
     "/__emulator/files": media.snapshot,
@@ -236,6 +256,9 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     documents: docx.documents,
     addDocument: (documentId, fixture) => docx.addDocument(documentId, fixture),
     removeDocument: (documentId) => docx.removeDocument(documentId),
+    bases: bitable.bases,
+    addBase: (appToken, fixture) => bitable.addBase(appToken, fixture),
+    removeBase: (appToken) => bitable.removeBase(appToken),
     state,
   };
 }
@@ -251,7 +274,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log(`  LARK_APP_ID=${emulator.appId}`);
   console.log(`  LARK_APP_SECRET=${emulator.appSecret}`);
   console.log(`  received files: ${emulator.url}/__emulator/files   stats: ${emulator.url}/__emulator/stats`);
-  console.log(`  documents: ${emulator.url}/__emulator/state`);
+  console.log(`  documents, bases: ${emulator.url}/__emulator/state`);
   const stop = () => void emulator.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
