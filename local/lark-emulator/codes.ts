@@ -105,12 +105,32 @@ const BITABLE: Record<number, [number, string]> = {
   1255040: [504, "请求超时"],
 };
 
+// Lark's sheets float image references; all answer HTTP 400 but the server errors.
+const SHEETS: Record<number, [number, string]> = {
+  1310202: [400, "Wrong Range"],
+  1310211: [400, "Wrong Sheet Id"],
+  1310213: [400, "Permission Fail"],
+  1310214: [400, "SpreadSheet Not Found"],
+  1310215: [400, "Sheet Id Not Found"],
+  1310217: [400, "Too Many Request"],
+  1310229: [400, "Wrong URL Param"],
+  1310235: [400, "Retry Later"],
+  1310243: [400, "Wrong Float Image Id"],
+  1310244: [400, "Exist Float Image Id"],
+  1310245: [400, "Wrong Float Image Token"],
+  1310246: [400, "Wrong Float Image Value"],
+  1310247: [400, "Image Excess"],
+  1310249: [400, "Spreadsheet Deleted"],
+  1315201: [500, "Server Error"],
+};
+
 const CODES: Record<number, [number, string]> = {
   0: [200, "success"],
   ...GATEWAY,
   ...MEDIA,
   ...DOCX,
   ...BITABLE,
+  ...SHEETS,
 };
 
 export const statusOf = (code: number) => CODES[code]?.[0] ?? 400;

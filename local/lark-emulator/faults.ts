@@ -9,6 +9,7 @@ import type { DocxEndpoint } from "./docx";
 import { THROTTLED } from "./limits";
 import type { MediaEndpoint } from "./media";
 import { type Ctx, reply, send } from "./server";
+import type { SheetsEndpoint } from "./sheets";
 
 export type Fault =
   | { kind: "code"; code: number; httpStatus?: number; msg?: string; headers?: Record<string, string> }
@@ -18,7 +19,7 @@ export type Fault =
 
 /** Every endpoint by the name fault rules use: media's by their last path segment, the others as the official
  * SDK calls them (`client.docx.v1.documentBlock.patch` is "docx.documentBlock.patch"). */
-export type Endpoint = "token" | MediaEndpoint | DocxEndpoint | BitableEndpoint;
+export type Endpoint = "token" | MediaEndpoint | DocxEndpoint | BitableEndpoint | SheetsEndpoint;
 
 export interface FaultRule {
   fault: Fault;

@@ -1,5 +1,5 @@
 // A strict emulator of the Lark (Feishu) Open API endpoints this project uses, one module per API family:
-// auth (tenant_access_token), media (uploads), docx, bitable. It speaks real HTTP so that the real
+// auth (tenant_access_token), media (uploads), docx, bitable, sheets. It speaks real HTTP so that the real
 // client (and the official SDK) can be tested against it, and it rejects what Lark's documentation says Lark
 // rejects, with the same codes and HTTP statuses. Each family's header says what it chose where Lark's
 // documentation is silent.
@@ -26,6 +26,13 @@ import { FileStore, type ReceivedFile } from "./files";
 import { Limits, type RateLimit } from "./limits";
 import { createMedia } from "./media";
 import { type Ctx, contextOf, LarkError, type Params, type Route, Router, reply, sendJson } from "./server";
+import {
+  createSheets,
+  type SheetsRateRule,
+  type Spreadsheet,
+  type SpreadsheetFixture,
+  type SpreadsheetView,
+} from "./sheets";
 
 export type {
   Attachment,
@@ -42,8 +49,9 @@ export type { DocumentFixture, DocumentView, DocxBlock, DocxDocument } from "./d
 export type { Endpoint, Fault, FaultRule } from "./faults";
 export type { ReceivedFile } from "./files";
 export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE } from "./media";
+export type { FloatImage, Sheet, Spreadsheet, SpreadsheetFixture, SpreadsheetView } from "./sheets";
 
-export type RateRuleName = DocxRateRule | BitableRateRule;
+export type RateRuleName = DocxRateRule | BitableRateRule | SheetsRateRule;
 
 export interface LarkEmulatorOptions {
   port?: number;
@@ -62,6 +70,8 @@ export interface LarkEmulatorOptions {
   keepBytes?: boolean;
   /** How long a bitable write keeps its table busy (default 20 ms). */
   bitableWriteMs?: number;
+  /** Distinct image tokens one spreadsheet may hold (default 4000, Lark's). */
+  sheetImageLimit?: number;
   log?: (line: string) => void;
 }
 export interface UploadRequestRecord {
@@ -84,6 +94,7 @@ export interface EmulatorState {
   files: Omit<ReceivedFile, "bytes">[];
   documents: DocumentView[];
   bases: BaseView[];
+  spreadsheets: SpreadsheetView[];
 }
 export interface LarkEmulator {
   url: string;
@@ -106,6 +117,9 @@ export interface LarkEmulator {
   bases: ReadonlyMap<string, Base>;
   addBase(appToken: string, fixture: BaseFixture): Base;
   removeBase(appToken: string): void;
+  spreadsheets: ReadonlyMap<string, Spreadsheet>;
+  addSpreadsheet(token: string, fixture: SpreadsheetFixture): Spreadsheet;
+  removeSpreadsheet(token: string): void;
   state(): EmulatorState;
 }
 
@@ -119,7 +133,8 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   const context: FamilyContext = { limits, files: new FileStore(), origin: () => url };
   const docx = createDocx(context);
   const bitable = createBitable(context, { writeMs: opts.bitableWriteMs ?? 20 });
-  const placements = [docx, bitable];
+  const sheets = createSheets(context, { imageLimit: opts.sheetImageLimit ?? 4000 });
+  const placements = [docx, bitable, sheets];
   const media = createMedia(context, {
     ratePerWindow: opts.ratePerWindow ?? 5,
     keepBytes: opts.keepBytes ?? false,
@@ -149,6 +164,7 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     files: media.snapshot(),
     documents: docx.snapshot(),
     bases: bitable.snapshot(),
+    spreadsheets: sheets.snapshot(),
   });
   const inspection: Record<string, () => unknown> = {
     "/__emulator/files": media.snapshot,
@@ -259,6 +275,9 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     bases: bitable.bases,
     addBase: (appToken, fixture) => bitable.addBase(appToken, fixture),
     removeBase: (appToken) => bitable.removeBase(appToken),
+    spreadsheets: sheets.spreadsheets,
+    addSpreadsheet: (token, fixture) => sheets.addSpreadsheet(token, fixture),
+    removeSpreadsheet: (token) => sheets.removeSpreadsheet(token),
     state,
   };
 }
@@ -274,7 +293,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log(`  LARK_APP_ID=${emulator.appId}`);
   console.log(`  LARK_APP_SECRET=${emulator.appSecret}`);
   console.log(`  received files: ${emulator.url}/__emulator/files   stats: ${emulator.url}/__emulator/stats`);
-  console.log(`  documents, bases: ${emulator.url}/__emulator/state`);
+  console.log(`  documents, bases, spreadsheets: ${emulator.url}/__emulator/state`);
   const stop = () => void emulator.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
