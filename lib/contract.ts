@@ -5,6 +5,16 @@
  */
 import { createHash } from "node:crypto";
 
+/**
+ * Where the file becomes visible in Lark: `docx:<document_id>`, `base:<app_token>/<table_id>`,
+ * `sheet:<spreadsheet_token>/<sheet_id>/<cell>`, `import:<folder_token>` (or `import:` for the app's root
+ * folder) or `folder:<folder_token>`. Takes precedence over lark-parent-type / lark-parent-node.
+ */
+export const TAG_TARGET = "lark-target";
+/** For a `base:` target: the attachment field's name (default: LARK_BASE_ATTACHMENT_FIELD, else "Attachment"). */
+export const TAG_BASE_FIELD = "lark-base-field";
+/** For an `import:` target: the kind of document to make (`docx`, `sheet`, `bitable`), when Lark allows several. */
+export const TAG_IMPORT_AS = "lark-import-as";
 /** Where the file goes in Lark: upload_all's `parent_type`. */
 export const TAG_PARENT_TYPE = "lark-parent-type";
 /** Where the file goes in Lark: upload_all's `parent_node`. */
@@ -21,6 +31,11 @@ export const TAG_ERROR = "lark-upload-error";
  * removes the tag.
  */
 export const TAG_PENDING_METADATA = "lark-pending-metadata";
+/**
+ * Written by the function while a Lark import job it started is still running when the invocation must stop:
+ * the retry (or a backfill) polls that job instead of importing again. Removed once the document is written back.
+ */
+export const TAG_IMPORT_TICKET = "lark-import-ticket";
 
 /** User metadata: Lark's file_token. */
 export const META_FILE_TOKEN = "lark-file-token";
@@ -29,6 +44,16 @@ export const META_FILE_TOKEN = "lark-file-token";
  * destination make it a new destination: the file is uploaded there too.
  */
 export const META_TARGET = "lark-target";
+/** User metadata, docx targets: the block that holds the file (the Image block, or the File block). */
+export const META_BLOCK_ID = "lark-block-id";
+/** User metadata, base targets: the record whose attachment field holds the file. */
+export const META_RECORD_ID = "lark-record-id";
+/** User metadata, sheet targets: the floating image that shows the file. */
+export const META_FLOAT_IMAGE_ID = "lark-float-image-id";
+/** User metadata, import targets: the kind of document Lark made (`docx`, `sheet`, `bitable`). */
+export const META_DOC_TYPE = "lark-doc-type";
+/** User metadata, import targets: the new document's URL. */
+export const META_URL = "lark-url";
 /**
  * User metadata: which object the token was written for (a hash of bucket and key). A copy of an uploaded
  * object to another key keeps the metadata, but it is a new file for Lark and goes where its own tags say.
@@ -36,9 +61,18 @@ export const META_TARGET = "lark-target";
 export const META_FILE_ORIGIN = "lark-file-origin";
 
 /** The tags the function writes for itself; everything else on an object is the user's. */
-const OWN_TAGS = [TAG_ERROR, TAG_PENDING_METADATA];
+const OWN_TAGS = [TAG_ERROR, TAG_PENDING_METADATA, TAG_IMPORT_TICKET];
 /** The metadata the function writes; a new placement replaces all of it. */
-const OWN_METADATA = [META_FILE_TOKEN, META_FILE_ORIGIN, META_TARGET];
+const OWN_METADATA = [
+  META_FILE_TOKEN,
+  META_FILE_ORIGIN,
+  META_TARGET,
+  META_BLOCK_ID,
+  META_RECORD_ID,
+  META_FLOAT_IMAGE_ID,
+  META_DOC_TYPE,
+  META_URL,
+];
 
 /** S3 allows 10 tags per object. */
 export const MAX_TAGS = 10;
@@ -58,7 +92,12 @@ export type RejectionCode =
   | "invalid-file-name"
   | "archived-object"
   | "metadata-too-large"
-  | `lark-${number}`;
+  | "invalid-target"
+  | "not-an-image"
+  | "unsupported-import-type"
+  | "too-many-tags"
+  | `lark-${number}`
+  | `lark-import-${number}`;
 
 /** Why an object needed nothing done. */
 export type SkipReason =
