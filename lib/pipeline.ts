@@ -22,7 +22,7 @@ import {
   type Tags,
   userMetadata,
 } from "./contract";
-import { ObjectChangedError, RejectionError, TransientError } from "./errors";
+import { ObjectChangedError, RejectionError, TagLimitError, TransientError } from "./errors";
 import { actionOf, type ObjectRef } from "./event";
 import type { LarkMedia, UploadResult } from "./lark/media";
 import { UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
@@ -401,9 +401,10 @@ async function upload(
 }
 
 /**
- * Tells the user on the object. The tag is the visible answer, so failing to write it (TagLimitError) is a
- * failure. A refusal the object already shows is not written again: that write would announce a tag change,
- * which would have the object decided again, in a loop.
+ * Tells the user on the object. A refusal the object already shows is not written again: that write would
+ * announce a tag change, which would have the object decided again, in a loop. An object that already has the
+ * 10 tags S3 allows cannot be told: it is refused as `too-many-tags` (no retry can help, removing a tag does,
+ * and that tag change decides it again), with the refusal it could not be given in the reason and the log.
  */
 async function reject(
   deps: PipelineDeps,
@@ -412,6 +413,11 @@ async function reject(
   err: RejectionError,
   size: number,
 ): Promise<Outcome> {
-  await deps.s3.tagError(at, tags, errorTagValue(err));
+  try {
+    await deps.s3.tagError(at, tags, errorTagValue(err));
+  } catch (tagErr) {
+    if (!(tagErr instanceof TagLimitError)) throw tagErr;
+    return { kind: "rejected", code: "too-many-tags", reason: tagErr.message, size, larkCode: err.larkCode };
+  }
   return { kind: "rejected", code: err.code, reason: err.reason, size, larkCode: err.larkCode };
 }
