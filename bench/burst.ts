@@ -90,7 +90,7 @@ export async function calibrate(opts: {
   env: Record<string, string>;
 }): Promise<number> {
   const emulator = await opts.servers.startEmulator({ ratePerWindow: 100_000 });
-  const fn = makeFunction(opts.servers.s3Endpoint, emulator, { ...opts.env, LARK_UPLOADS_PER_SECOND: "1000" });
+  const fn = makeFunction(opts.servers.s3Endpoint, emulator, opts.env);
   const records = await putMany(opts.s3, opts.bucket, "calibrate", 60, opts.size);
   await runBatches(fn, records.slice(0, 10)); // warm-up
   const perObject: number[] = [];
@@ -118,10 +118,7 @@ export async function measureBurst(opts: {
   const uploadsPerSecond = Math.round(PER_WINDOW / timeScale);
   const emulator = await servers.startEmulator({ timeScale, ratePerWindow: PER_WINDOW });
   let retries = 0;
-  const fn = makeFunction(servers.s3Endpoint, emulator, {
-    ...opts.env,
-    LARK_UPLOADS_PER_SECOND: String(uploadsPerSecond),
-  });
+  const fn = makeFunction(servers.s3Endpoint, emulator, opts.env, timeScale);
   const prefix = `burst-${timeScale}`;
 
   // Warm-up (token, connections) on separate objects, then a clean slate on the emulator.

@@ -16,7 +16,7 @@ import ADLER32 from "adler-32";
 import { adler32Unrolled } from "./adler-reference";
 import { BURST_OBJECT_BYTES, type BurstResult, calibrate, floorMs, measureBurst, PER_WINDOW } from "./burst";
 import { type ColdStartResult, measureColdStart } from "./cold-start";
-import { plainS3Client } from "./function";
+import { plainS3Client, UNPACED } from "./function";
 import { type MemoryResult, measureMemory } from "./memory";
 import { FN_ENV_AWS, measureOverhead, type SizeResult, type SocketListeners } from "./overhead";
 import { startServers } from "./servers-client";
@@ -28,20 +28,8 @@ const args = new Set(process.argv.slice(2));
 const JSON_MODE = args.has("--json");
 const QUICK = args.has("--quick");
 
-// stdout belongs to the result. The handler's metric lines (EMF, one per invocation) are dropped; anything
-// else written to stdout meanwhile goes to stderr.
-const writeStdout = process.stdout.write.bind(process.stdout) as (s: string) => boolean;
-let droppedMetricLines = 0;
-process.stdout.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-  const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString();
-  if (text.startsWith('{"_aws"')) {
-    droppedMetricLines++;
-    const cb = rest.find((r) => typeof r === "function") as (() => void) | undefined;
-    cb?.();
-    return true;
-  }
-  return (process.stderr.write as (...a: unknown[]) => boolean)(chunk, ...rest);
-}) as typeof process.stdout.write;
+// stdout belongs to the result: the handlers' log and metric lines are given writers of their own (function.ts).
+const writeStdout = (text: string) => process.stdout.write(text);
 
 // Warnings worth reporting (e.g. the socket listener leak); Node still prints them to stderr.
 const warnings = new Map<string, number>();
@@ -51,7 +39,7 @@ process.on("warning", (w) => {
 });
 
 /** Smallest time scale at which a window's share per upload is >= 1.5x the measured per-object work. */
-const SCALES = [0.02, 0.025, 0.05, 0.1, 0.125, 0.2, 0.25, 0.5]; // 5/scale must be an integer (LARK_UPLOADS_PER_SECOND)
+const SCALES = [0.02, 0.025, 0.05, 0.1, 0.125, 0.2, 0.25, 0.5];
 const MAX_PICKED_SCALE = 0.25; // a 25 s floor: the most the 5-minute budget affords
 const HEADROOM = 1.5;
 
@@ -158,7 +146,7 @@ async function main() {
     await fast.stop();
 
     // ---- 4. burst
-    const burstEnv = { VERIFY_TAGS_AFTER_COPY: "false" };
+    const burstEnv = FN_ENV_AWS;
     const objects = QUICK ? 100 : 500;
     log("burst: calibrating the per-object work ...");
     perObjectMs = await calibrate({ servers, s3, bucket: BUCKET, size: BURST_OBJECT_BYTES, env: burstEnv });
@@ -274,7 +262,7 @@ async function main() {
       }),
     );
   }
-  log(`done in ${totalS} s (${droppedMetricLines} metric lines from the handler dropped)`);
+  log(`done in ${totalS} s`);
 }
 
 // ------------------------------------------------------------------------------------------------ table
@@ -321,7 +309,7 @@ function table(
       `${o.ratioCi95[0]}-${o.ratioCi95[1]} | ${o.pairedRatio}`,
     );
     add(`   function p25-p75 | lower bound p25-p75`, `${o.fnP25}-${o.fnP75} | ${o.lowerP25}-${o.lowerP75} ms`);
-    add(`   with VERIFY_TAGS_AFTER_COPY=auto (true on s3rver)`, `${o.ratioVerify}  (${ms(o.fnVerifyMs)})`);
+    add(`   with S3_RADOSGW_WORKAROUNDS=true`, `${o.ratioVerify}  (${ms(o.fnVerifyMs)})`);
     const fp = o.fnPhases;
     add(
       `   function phases: head+tags | get | post | copy | rest`,
@@ -339,7 +327,7 @@ function table(
       `${o.probeHeadTagsMs} | ${o.probeTagsMs} | ${o.adlerMs} ms`,
     );
   }
-  add(`   (emulator ratePerWindow 1000, LARK_UPLOADS_PER_SECOND=1000: pacing does not distort part 1)`, "");
+  add(`   (emulator ratePerWindow 1000, function pacers at time scale ${UNPACED}: pacing does not distort part 1)`, "");
   const sl = d.socketListeners;
   add(
     `   listeners left on undici's keep-alive sockets to Lark after part 1 (${sl.uploadRequests} uploads, ${sl.sockets} sockets)`,
@@ -432,7 +420,7 @@ function table(
         : "MISSED",
     );
     add(
-      `   window ${b.windowMs} ms, LARK_UPLOADS_PER_SECOND=${b.uploadsPerSecond}; share per upload vs work per object`,
+      `   window ${b.windowMs} ms (${b.uploadsPerSecond} uploads/s); share per upload vs work per object`,
       `${b.windowShareMs} ms vs ${b.perObjectMs} ms -> ${b.windowShareMs >= b.perObjectMs ? "floor-bound" : "server-bound (figure not about the pacer)"}`,
     );
   }

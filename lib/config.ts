@@ -1,5 +1,11 @@
+/**
+ * The function's settings, read from the environment and validated once: a bad value fails loudly, naming
+ * the variable, instead of misbehaving later.
+ */
 import { ConfigurationError } from "./errors";
-import { isParentType, PARENT_TYPES, type ParentType, UPLOAD_ALL_MAX_BYTES } from "./parent-types";
+import { MEDIA_UPLOADS_PER_SECOND } from "./lark/limits";
+import { isParentType, PARENT_TYPES, type ParentType, UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
+import { LOG_LEVELS } from "./log";
 
 export type LargeFileMode = "reject" | "chunked";
 
@@ -8,6 +14,13 @@ export type SecretSource =
   | { kind: "value"; value: string }
   | { kind: "ssm"; name: string }
   | { kind: "secretsmanager"; id: string };
+
+/** The variables that can hold the app secret or say where it is; exactly one is set. */
+export const SECRET_VARIABLES = [
+  "LARK_APP_SECRET",
+  "LARK_APP_SECRET_SSM_PARAMETER",
+  "LARK_APP_SECRET_SECRET_ID",
+] as const;
 
 export interface Config {
   larkBaseUrl: string;
@@ -22,104 +35,129 @@ export interface Config {
   larkTimeoutMs: number;
   /** Attempts per Lark call (each chunked part has its own) inside one invocation, before the failure goes to Lambda's retries. */
   maxAttempts: number;
-  /** Re-read the tag set after the metadata copy and restore it if the store dropped it. */
-  verifyTagsAfterCopy: boolean;
   /** A custom S3 endpoint (AWS_ENDPOINT_URL_S3): path-style addressing is used with it. */
   s3Endpoint?: string;
+  /** How long after its creation an object without destination tags is given for its tags to arrive. */
+  tagWaitMs: number;
+  /**
+   * Ceph's radosgw drops the tag set on a metadata copy and ignores the standard copy guard header: re-read
+   * and restore the tags after the copy, and send radosgw's own guard header too.
+   */
+  radosgwWorkarounds: boolean;
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
-/** Reads and validates the settings once; a bad value fails loudly instead of misbehaving later. */
+/** Collects every problem, so one failed start names them all. */
+class Problems {
+  readonly list: string[] = [];
+  add(problem: string): void {
+    this.list.push(problem);
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
-  const problems: string[] = [];
-  const need = (name: string): string => {
-    const value = env[name]?.trim();
-    if (!value) problems.push(`${name} is required`);
-    return value ?? "";
-  };
-  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const raw = env[name]?.trim();
-    if (!raw) return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
-      return fallback;
-    }
-    return value;
-  };
-
-  const larkBaseUrl = (env.LARK_BASE_URL?.trim() || "https://open.larksuite.com").replace(/\/+$/, "");
-  if (!/^https?:\/\/[^/]+$/.test(larkBaseUrl))
-    problems.push(`LARK_BASE_URL must be an origin such as https://open.larksuite.com, got "${larkBaseUrl}"`);
-  // The app secret and the tenant token travel to this origin: in clear only to this machine (an emulator).
-  else if (
-    larkBaseUrl.startsWith("http:") &&
-    !/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(larkBaseUrl)
-  ) {
-    problems.push(`LARK_BASE_URL must use https (http only for a local emulator), got "${larkBaseUrl}"`);
-  }
-
-  const appId = need("LARK_APP_ID");
-  const appSecret = secretSource(env, problems);
-
-  const largeFilesRaw = env.LARGE_FILES?.trim() || "reject";
-  if (largeFilesRaw !== "reject" && largeFilesRaw !== "chunked")
-    problems.push(`LARGE_FILES must be "reject" or "chunked", got "${largeFilesRaw}"`);
-  const largeFiles: LargeFileMode = largeFilesRaw === "chunked" ? "chunked" : "reject";
-  // With "reject" the card's 20 MiB cap is a hard ceiling; only the chunked flow can go above it.
-  const maxFileBytes = int(
-    "MAX_FILE_BYTES",
-    UPLOAD_ALL_MAX_BYTES,
-    1,
-    largeFiles === "chunked" ? 5 * 1024 ** 3 : UPLOAD_ALL_MAX_BYTES,
-  );
-
-  const defaultType = env.LARK_DEFAULT_PARENT_TYPE?.trim();
-  const defaultNode = env.LARK_DEFAULT_PARENT_NODE?.trim();
-  let defaultParent: Config["defaultParent"];
-  if (defaultType || defaultNode) {
-    if (!defaultType || !defaultNode)
-      problems.push("LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE must be set together");
-    else if (!isParentType(defaultType))
-      problems.push(`LARK_DEFAULT_PARENT_TYPE must be one of ${PARENT_TYPES.join(", ")}, got "${defaultType}"`);
-    else defaultParent = { type: defaultType, node: defaultNode };
-  }
-
-  const verifyRaw = env.VERIFY_TAGS_AFTER_COPY?.trim() || "auto";
-  if (!["auto", "true", "false"].includes(verifyRaw))
-    problems.push(`VERIFY_TAGS_AFTER_COPY must be auto, true or false, got "${verifyRaw}"`);
-  const s3Endpoint = env.AWS_ENDPOINT_URL_S3?.trim() || undefined;
-
+  const problems = new Problems();
+  const { largeFiles, maxFileBytes } = fileSettings(env, problems);
   const config: Config = {
-    larkBaseUrl,
-    appId,
-    appSecret,
-    defaultParent,
+    larkBaseUrl: larkBaseUrl(env, problems),
+    appId: required(env, "LARK_APP_ID", problems),
+    appSecret: secretSource(env, problems),
+    defaultParent: defaultParent(env, problems),
     maxFileBytes,
     largeFiles,
-    uploadsPerSecond: int("LARK_UPLOADS_PER_SECOND", 5, 1, 1000),
-    larkTimeoutMs: int("LARK_TIMEOUT_MS", 30_000, 100, 900_000),
-    maxAttempts: int("LARK_MAX_ATTEMPTS", 4, 1, 20),
-    // AWS S3 keeps tags on a self-copy; S3-compatible stores may not (Ceph's radosgw drops them).
-    verifyTagsAfterCopy: verifyRaw === "auto" ? s3Endpoint !== undefined : verifyRaw === "true",
-    s3Endpoint,
+    uploadsPerSecond: intSetting(
+      env,
+      "LARK_UPLOADS_PER_SECOND",
+      { fallback: 5, min: 1, max: MEDIA_UPLOADS_PER_SECOND },
+      problems,
+    ),
+    larkTimeoutMs: intSetting(env, "LARK_TIMEOUT_MS", { fallback: 30_000, min: 100, max: 900_000 }, problems),
+    maxAttempts: intSetting(env, "LARK_MAX_ATTEMPTS", { fallback: 4, min: 1, max: 20 }, problems),
+    tagWaitMs: intSetting(env, "TAG_WAIT_MS", { fallback: 3000, min: 0, max: 60_000 }, problems),
+    s3Endpoint: env.AWS_ENDPOINT_URL_S3?.trim() || undefined,
+    radosgwWorkarounds: booleanSetting(env, "S3_RADOSGW_WORKAROUNDS", problems),
   };
-  if (problems.length) throw new ConfigurationError(`Invalid configuration: ${problems.join("; ")}`);
+  const logLevel = env.LOG_LEVEL?.trim().toLowerCase();
+  if (logLevel && !(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.add(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${env.LOG_LEVEL}"`);
+  }
+  if (problems.list.length) throw new ConfigurationError(`Invalid configuration: ${problems.list.join("; ")}`);
   return config;
 }
 
-function secretSource(env: Env, problems: string[]): SecretSource {
-  const ssm = env.LARK_APP_SECRET_SSM_PARAMETER?.trim();
-  const sm = env.LARK_APP_SECRET_SECRET_ID?.trim();
-  const plain = env.LARK_APP_SECRET;
-  const given = [ssm, sm, plain].filter(Boolean).length;
-  if (given !== 1) {
-    problems.push(
-      "exactly one of LARK_APP_SECRET, LARK_APP_SECRET_SSM_PARAMETER or LARK_APP_SECRET_SECRET_ID is required",
-    );
+/**
+ * An integer setting within bounds; the fallback when unset. A bad value is reported to `problems`, or
+ * thrown as a ConfigurationError when there is no list to collect it.
+ */
+export function intSetting(
+  env: Env,
+  name: string,
+  bounds: { fallback: number; min: number; max?: number },
+  problems?: Problems,
+): number {
+  const raw = env[name]?.trim();
+  if (!raw) return bounds.fallback;
+  const value = Number(raw);
+  const max = bounds.max ?? Number.MAX_SAFE_INTEGER;
+  if (Number.isInteger(value) && value >= bounds.min && value <= max) return value;
+  const problem = `${name} must be an integer from ${bounds.min} to ${max}, got "${raw}"`;
+  if (!problems) throw new ConfigurationError(problem);
+  problems.add(problem);
+  return bounds.fallback;
+}
+
+function required(env: Env, name: string, problems: Problems): string {
+  const value = env[name]?.trim();
+  if (!value) problems.add(`${name} is required`);
+  return value ?? "";
+}
+
+function booleanSetting(env: Env, name: string, problems: Problems): boolean {
+  const raw = env[name]?.trim() || "false";
+  if (raw !== "true" && raw !== "false") problems.add(`${name} must be true or false, got "${raw}"`);
+  return raw === "true";
+}
+
+function larkBaseUrl(env: Env, problems: Problems): string {
+  const url = (env.LARK_BASE_URL?.trim() || "https://open.larksuite.com").replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/]+$/.test(url)) {
+    problems.add(`LARK_BASE_URL must be an origin such as https://open.larksuite.com, got "${url}"`);
+  } else if (url.startsWith("http:") && !/^http:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\])(:\d+)?$/.test(url)) {
+    // The app secret and the tenant token travel to this origin: in clear only to this machine (an emulator).
+    problems.add(`LARK_BASE_URL must use https (http only for a local emulator), got "${url}"`);
   }
+  return url;
+}
+
+function fileSettings(env: Env, problems: Problems): { largeFiles: LargeFileMode; maxFileBytes: number } {
+  const raw = env.LARGE_FILES?.trim() || "reject";
+  if (raw !== "reject" && raw !== "chunked") problems.add(`LARGE_FILES must be "reject" or "chunked", got "${raw}"`);
+  const largeFiles: LargeFileMode = raw === "chunked" ? "chunked" : "reject";
+  // upload_all takes at most 20 MiB: only the chunked flow can go above it, up to CopyObject's 5 GiB.
+  const max = largeFiles === "chunked" ? 5 * 1024 ** 3 : UPLOAD_ALL_MAX_BYTES;
+  const maxFileBytes = intSetting(env, "MAX_FILE_BYTES", { fallback: UPLOAD_ALL_MAX_BYTES, min: 1, max }, problems);
+  return { largeFiles, maxFileBytes };
+}
+
+function defaultParent(env: Env, problems: Problems): Config["defaultParent"] {
+  const type = env.LARK_DEFAULT_PARENT_TYPE?.trim();
+  const node = env.LARK_DEFAULT_PARENT_NODE?.trim();
+  if (!type && !node) return undefined;
+  if (!type || !node) problems.add("LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE must be set together");
+  else if (!isParentType(type)) {
+    problems.add(`LARK_DEFAULT_PARENT_TYPE must be one of ${PARENT_TYPES.join(", ")}, got "${type}"`);
+  } else return { type, node };
+  return undefined;
+}
+
+function secretSource(env: Env, problems: Problems): SecretSource {
+  const [plain, ssm, sm] = SECRET_VARIABLES.map((name) => env[name]?.trim());
+  if ([plain, ssm, sm].filter(Boolean).length !== 1)
+    problems.add(
+      `exactly one of ${SECRET_VARIABLES.slice(0, -1).join(", ")} or ${SECRET_VARIABLES.at(-1)} is required`,
+    );
   if (ssm) return { kind: "ssm", name: ssm };
   if (sm) return { kind: "secretsmanager", id: sm };
-  return { kind: "value", value: plain ?? "" };
+  return { kind: "value", value: env.LARK_APP_SECRET ?? "" };
 }

@@ -1,8 +1,12 @@
 /**
- * Turns whatever invoked the function into a typed list of objects to process. Three delivery paths
- * reach us (S3 -> Lambda, S3 -> SQS -> Lambda, S3 -> EventBridge -> Lambda) plus radosgw's HTTP push,
- * which uses the S3 record shape with `eventSource: "ceph:s3"` and raw keys.
+ * Turns whatever invoked the function into a typed list of objects to process. S3 events reach a function
+ * by many routes: S3 -> Lambda, S3 -> SQS -> Lambda, S3 -> SNS -> Lambda, S3 -> SNS -> SQS -> Lambda (with
+ * or without raw message delivery), S3 -> EventBridge -> Lambda, S3 -> EventBridge -> SQS -> Lambda, and
+ * radosgw's HTTP push (the S3 record shape with `eventSource: "ceph:s3"` and raw keys). One unwrapping takes
+ * the envelopes off, whatever their order.
  */
+import { MalformedEventError } from "./errors";
+import { decodeS3Key } from "./s3-keys";
 
 /** One object version an event announced. */
 export interface ObjectRef {
@@ -13,8 +17,27 @@ export interface ObjectRef {
   /** Without quotes. */
   eTag?: string;
   size?: number;
-  /** As S3 names it ("ObjectCreated:Put", "ObjectCreated:Copy", …); absent for objects found by listing (backfill). */
+  /** As S3 names it ("ObjectCreated:Put", "ObjectTagging:Put", …); absent for objects found by listing (backfill). */
   eventName?: string;
+}
+
+/** What an event asks of the function, from its name. */
+export type EventAction =
+  /** A new file (or an object found by listing): upload it. */
+  | "create"
+  /** An archived object is readable again: upload it if it was refused as archived. */
+  | "restore"
+  /** The object's tags changed: decide it again (tags set after the file, or a new destination). */
+  | "retag"
+  /** Anything else (deletions, ACLs, lifecycle, tag removals): nothing to do. */
+  | "none";
+
+export function actionOf(ref: ObjectRef): EventAction {
+  const name = ref.eventName;
+  if (name === undefined || name.startsWith("ObjectCreated:")) return "create";
+  if (name === "ObjectRestore:Completed") return "restore";
+  if (name === "ObjectTagging:Put") return "retag";
+  return "none";
 }
 
 export interface SqsMessageObjects {
@@ -25,48 +48,74 @@ export interface SqsMessageObjects {
 }
 
 export type ParsedEvent =
-  | { source: "s3"; objects: ObjectRef[] }
-  | { source: "eventbridge"; objects: ObjectRef[] }
+  | { source: "s3" | "sns" | "eventbridge"; objects: ObjectRef[] }
   | { source: "sqs"; messages: SqsMessageObjects[] }
   | { source: "s3-test-event" };
 
-export class MalformedEventError extends Error {
-  override readonly name = "MalformedEventError";
-}
+/** An S3 notification with its envelopes taken off: the objects it announces, or S3's test event. */
+type Notification = { test: true } | { test: false; objects: ObjectRef[] };
 
 const EXPECTED =
-  "expected an S3 notification {Records:[{eventSource:'aws:s3',s3:{…}}]}, an SQS event whose bodies are S3 notifications, " +
-  "an EventBridge 'Object Created' event (source 'aws.s3') or an s3:TestEvent";
+  "expected an S3 notification {Records:[{eventSource:'aws:s3',s3:{…}}]}, an EventBridge event from source 'aws.s3', " +
+  "an s3:TestEvent, or one of these inside SQS messages or SNS notifications";
 
 export function parseEvent(event: unknown): ParsedEvent {
   if (!isObject(event)) throw new MalformedEventError(`${EXPECTED}; got ${describe(event)}`);
-  if (isTestEvent(event)) return { source: "s3-test-event" };
-  if (event.source === "aws.s3") return { source: "eventbridge", objects: parseEventBridge(event) };
   const records = event.Records;
-  if (!Array.isArray(records))
-    throw new MalformedEventError(`${EXPECTED}; got an object with keys [${Object.keys(event).join(", ")}]`);
-  if (records.length > 0 && records.every((r) => isObject(r) && r.eventSource === "aws:sqs")) {
-    return { source: "sqs", messages: records.map(parseSqsRecord) };
+  if (Array.isArray(records) && records.length > 0) {
+    if (records.every((r) => isObject(r) && r.eventSource === "aws:sqs")) {
+      return { source: "sqs", messages: records.map(sqsMessage) };
+    }
+    if (records.every((r) => isObject(r) && r.EventSource === "aws:sns")) {
+      return merged(
+        "sns",
+        records.map((r, i) => unwrap(r.Sns?.Message, `Records[${i}].Sns.Message`)),
+      );
+    }
   }
-  return { source: "s3", objects: parseS3Records(records) };
+  return merged(event.source === "aws.s3" ? "eventbridge" : "s3", [unwrap(event, "the event")]);
 }
 
-function parseSqsRecord(record: Record<string, unknown>): SqsMessageObjects {
+function merged(source: "s3" | "sns" | "eventbridge", notifications: Notification[]): ParsedEvent {
+  if (notifications.every((n) => n.test)) return { source: "s3-test-event" };
+  return { source, objects: notifications.flatMap((n) => (n.test ? [] : n.objects)) };
+}
+
+function sqsMessage(record: Record<string, unknown>): SqsMessageObjects {
   const messageId = String(record.messageId ?? "");
   if (!messageId) throw new MalformedEventError("an SQS record without messageId");
   try {
-    const body: unknown = JSON.parse(String(record.body));
-    if (isObject(body) && isTestEvent(body)) return { messageId, objects: [] };
-    if (!isObject(body) || !Array.isArray(body.Records))
-      throw new MalformedEventError(`${EXPECTED}; the message body is ${describe(body)}`);
-    return { messageId, objects: parseS3Records(body.Records) };
+    const notification = unwrap(record.body, "the message body");
+    return { messageId, objects: notification.test ? [] : notification.objects };
   } catch (err) {
-    const reason = err instanceof SyntaxError ? `its body is not JSON (${err.message})` : (err as Error).message;
-    return { messageId, objects: [], malformed: `SQS message ${messageId}: ${reason}` };
+    return { messageId, objects: [], malformed: `SQS message ${messageId}: ${(err as Error).message}` };
   }
 }
 
-function parseS3Records(records: unknown[]): ObjectRef[] {
+/**
+ * Takes envelopes off until an S3 notification, an EventBridge event or a test event is left: a JSON string
+ * (an SQS body, an SNS message), an SNS notification (an SQS body fed by SNS without raw delivery).
+ */
+function unwrap(value: unknown, where: string, depth = 0): Notification {
+  if (depth > 3) throw new MalformedEventError(`${where} is wrapped deeper than any AWS route wraps an S3 event`);
+  if (typeof value === "string") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch (err) {
+      throw new MalformedEventError(`${where} is not JSON (${(err as Error).message})`);
+    }
+    return unwrap(parsed, where, depth + 1);
+  }
+  if (!isObject(value)) throw new MalformedEventError(`${EXPECTED}; ${where} is ${describe(value)}`);
+  if (value.Event === "s3:TestEvent") return { test: true };
+  if (value.Type === "Notification" && "Message" in value) return unwrap(value.Message, `${where}.Message`, depth + 1);
+  if (value.source === "aws.s3") return { test: false, objects: [eventBridgeObject(value)] };
+  if (Array.isArray(value.Records)) return { test: false, objects: s3Records(value.Records) };
+  throw new MalformedEventError(`${EXPECTED}; ${where} is ${describe(value)}`);
+}
+
+function s3Records(records: unknown[]): ObjectRef[] {
   return records.map((record, i) => {
     const where = `Records[${i}]`;
     if (!isObject(record)) throw new MalformedEventError(`${where} is ${describe(record)}`);
@@ -75,11 +124,13 @@ function parseS3Records(records: unknown[]): ObjectRef[] {
       throw new MalformedEventError(`${where}.eventSource must be "aws:s3" or "ceph:s3", got ${describe(source)}`);
     }
     const major = String(record.eventVersion ?? "").split(".")[0];
-    if (major !== "2")
+    if (major !== "2") {
       throw new MalformedEventError(`${where}.eventVersion must be 2.x, got ${describe(record.eventVersion)}`);
+    }
     const s3 = record.s3;
-    if (!isObject(s3) || !isObject(s3.bucket) || !isObject(s3.object))
+    if (!isObject(s3) || !isObject(s3.bucket) || !isObject(s3.object)) {
       throw new MalformedEventError(`${where}.s3 must hold bucket and object`);
+    }
     const object = s3.object;
     return ref(where, {
       bucket: s3.bucket.name,
@@ -93,7 +144,19 @@ function parseS3Records(records: unknown[]): ObjectRef[] {
   });
 }
 
-/** EventBridge says why an object was created in API terms; the S3 notification names are what the pipeline knows. */
+/** EventBridge names what happened in its own words; the S3 notification names are what the pipeline knows. */
+const EVENTBRIDGE_TYPES: Record<string, string> = {
+  "Object Deleted": "ObjectRemoved:Delete",
+  "Object Restore Initiated": "ObjectRestore:Post",
+  "Object Restore Completed": "ObjectRestore:Completed",
+  "Object Restore Expired": "ObjectRestore:Delete",
+  "Object Tags Added": "ObjectTagging:Put",
+  "Object Tags Deleted": "ObjectTagging:Delete",
+  "Object ACL Updated": "ObjectAcl:Put",
+  "Object Storage Class Changed": "LifecycleTransition",
+  "Object Access Tier Changed": "IntelligentTiering",
+};
+/** And says why an object was created in API terms. */
 const EVENTBRIDGE_REASONS: Record<string, string> = {
   PutObject: "ObjectCreated:Put",
   "POST Object": "ObjectCreated:Post",
@@ -101,26 +164,27 @@ const EVENTBRIDGE_REASONS: Record<string, string> = {
   CompleteMultipartUpload: "ObjectCreated:CompleteMultipartUpload",
 };
 
-function parseEventBridge(event: Record<string, unknown>): ObjectRef[] {
+function eventBridgeObject(event: Record<string, unknown>): ObjectRef {
+  const type = event["detail-type"];
   const detail = event.detail;
-  if (event["detail-type"] !== "Object Created") {
-    throw new MalformedEventError(
-      `an EventBridge event from aws.s3 must be "Object Created", got ${describe(event["detail-type"])}`,
-    );
-  }
-  if (!isObject(detail) || !isObject(detail.bucket) || !isObject(detail.object))
+  if (typeof type !== "string") throw new MalformedEventError(`an EventBridge event from aws.s3 without detail-type`);
+  if (!isObject(detail) || !isObject(detail.bucket) || !isObject(detail.object)) {
     throw new MalformedEventError("EventBridge detail must hold bucket and object");
+  }
+  const reason = String(detail.reason ?? "");
+  const eventName =
+    type === "Object Created"
+      ? (EVENTBRIDGE_REASONS[reason] ?? `ObjectCreated:${reason}`)
+      : (EVENTBRIDGE_TYPES[type] ?? `EventBridge:${type}`);
   const object = detail.object;
-  return [
-    ref("detail", {
-      bucket: detail.bucket.name,
-      key: decodeS3Key(object.key, "detail"),
-      versionId: object["version-id"],
-      eTag: object.etag,
-      size: object.size,
-      eventName: EVENTBRIDGE_REASONS[String(detail.reason)] ?? `ObjectCreated:${String(detail.reason ?? "")}`,
-    }),
-  ];
+  return ref("detail", {
+    bucket: detail.bucket.name,
+    key: decodeS3Key(object.key, "detail"),
+    versionId: object["version-id"],
+    eTag: object.etag,
+    size: object.size,
+    eventName,
+  });
 }
 
 /** Validates the loose fields and normalises them into an ObjectRef. */
@@ -138,29 +202,6 @@ function ref(where: string, raw: Record<string, unknown>): ObjectRef {
   if (typeof size === "number") out.size = size;
   if (typeof eventName === "string" && eventName) out.eventName = eventName;
   return out;
-}
-
-/** S3 notification keys are form-encoded: "+" is a space, a literal "+" is "%2B". */
-export function decodeS3Key(key: unknown, where = "key"): string {
-  if (typeof key !== "string")
-    throw new MalformedEventError(`${where}: object key must be a string, got ${describe(key)}`);
-  try {
-    return decodeURIComponent(key.replace(/\+/g, " "));
-  } catch {
-    throw new MalformedEventError(`${where}: object key ${JSON.stringify(key)} is not URL-encoded as S3 encodes keys`);
-  }
-}
-
-/** The inverse of {@link decodeS3Key}: how S3 writes a key into a notification. */
-export function encodeS3Key(key: string): string {
-  return encodeURIComponent(key)
-    .replace(/%20/g, "+")
-    .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
-    .replace(/%2F/g, "/");
-}
-
-function isTestEvent(value: Record<string, unknown>): boolean {
-  return value.Event === "s3:TestEvent";
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: event fields are checked one by one where they are read

@@ -4,8 +4,8 @@
  * the delivery path expects: a throw for S3 and EventBridge, batchItemFailures for SQS.
  */
 import type { Context, SQSBatchResponse } from "aws-lambda";
-import { ConfigurationError, TransientError } from "./errors";
-import { type ObjectRef, parseEvent } from "./event";
+import { ConfigurationError, Failure, TransientError } from "./errors";
+import { type ObjectRef, type ParsedEvent, parseEvent, type SqsMessageObjects } from "./event";
 import { createLogger, type Logger } from "./log";
 import { Metrics } from "./metrics";
 import { type Outcome, processObject } from "./pipeline";
@@ -21,7 +21,7 @@ export interface ObjectReport {
 
 export type HandlerResult = SQSBatchResponse | { ignored: "s3:TestEvent" } | { objects: ObjectReport[] };
 
-export class InvocationFailedError extends Error {
+export class InvocationFailedError extends TransientError {
   override readonly name = "InvocationFailedError";
 }
 
@@ -36,6 +36,7 @@ export interface HandlerOptions {
   reserveMs?: (remainingMs: number) => number;
 }
 
+/** Without a Lambda clock (a local run), Lambda's own maximum. */
 const DEFAULT_BUDGET_MS = 15 * 60_000;
 
 export function createHandler(opts: HandlerOptions) {
@@ -44,94 +45,135 @@ export function createHandler(opts: HandlerOptions) {
 
   return async function handler(event: unknown, context?: Partial<Context>): Promise<HandlerResult> {
     const log = baseLog.child({ requestId: context?.awsRequestId });
-    const remaining = context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS;
-    const deadline = Date.now() + remaining - reserve(remaining);
-    let parsed: ReturnType<typeof parseEvent>;
-    try {
-      parsed = parseEvent(event);
-    } catch (err) {
-      log.error("malformed event", { error: err });
-      throw err;
-    }
+    const remaining = remainingMs(context);
+    // Whole milliseconds: every timer and timeout below is derived from it, and undici takes integers only.
+    const deadline = Math.floor(Date.now() + remaining - reserve(remaining));
+    const parsed = parse(event, log);
+    log.debug("invoked", { source: parsed.source, remainingMs: remaining, deadline: new Date(deadline).toISOString() });
     if (parsed.source === "s3-test-event") {
       log.info("ignored s3:TestEvent");
       return { ignored: "s3:TestEvent" };
     }
-
     const metrics = new Metrics();
-    let runtime: Runtime;
     try {
-      runtime = opts.runtime();
-    } catch (err) {
-      // A bad setting is the likeliest failure of a new deployment: make it as visible as any other.
-      log.error("cannot start", { error: err });
-      metrics.add("ConfigurationErrors", "Count");
-      metrics.flush(opts.writeMetrics);
-      throw err;
-    }
-    let configProblem: ConfigurationError | undefined;
-    const attempt = (ref: ObjectRef): Promise<Outcome> | Outcome => {
-      // A misconfigured function fails every object the same way: don't hammer Lark or S3 to learn it again.
-      if (configProblem) return { kind: "failed", error: configProblem };
-      // Starting now could mean being killed mid-write; the event is retried instead.
-      if (Date.now() >= deadline)
-        return { kind: "failed", error: new TransientError("not started: the invocation is out of time") };
-      return processObject(ref, runtime, {
-        deadline,
-        onRetry: (err, attempt, delayMs) => {
-          metrics.add("Retries", "Count");
-          log.warn("retrying", { bucket: ref.bucket, key: ref.key, attempt, delayMs, error: err });
-        },
-      });
-    };
-    const run = async (ref: ObjectRef): Promise<ObjectReport> => {
-      const started = Date.now();
-      const outcome = await attempt(ref);
-      if (outcome.kind === "failed" && outcome.error instanceof ConfigurationError) configProblem = outcome.error;
-      const report: ObjectReport = {
-        bucket: ref.bucket,
-        key: ref.key,
-        versionId: ref.versionId,
-        outcome,
-        durationMs: Date.now() - started,
-      };
-      record(log, metrics, report);
-      opts.onReport?.(report);
-      return report;
-    };
-
-    try {
-      if (parsed.source === "sqs") {
-        const batchItemFailures: SQSBatchResponse["batchItemFailures"] = [];
-        for (const message of parsed.messages) {
-          if (message.malformed) {
-            log.error("malformed SQS message", { messageId: message.messageId, error: message.malformed });
-            batchItemFailures.push({ itemIdentifier: message.messageId });
-            continue;
-          }
-          let failed = false;
-          for (const ref of message.objects) failed = (await run(ref)).outcome.kind === "failed" || failed;
-          if (failed) batchItemFailures.push({ itemIdentifier: message.messageId });
-        }
-        return { batchItemFailures };
-      }
-
-      const reports: ObjectReport[] = [];
-      for (const ref of parsed.objects) reports.push(await run(ref));
-      const failed = reports.filter((r) => r.outcome.kind === "failed");
-      if (failed.length) {
-        const first = failed[0]!.outcome as Extract<Outcome, { kind: "failed" }>;
-        throw new InvocationFailedError(
-          `${failed.length} of ${reports.length} object(s) failed and will be retried (first: ${failed[0]!.key}: ${first.error.message})`,
-        );
-      }
-      return { objects: reports };
+      const invocation = new Invocation(start(opts.runtime, log, metrics), log, metrics, deadline, opts.onReport);
+      return parsed.source === "sqs"
+        ? await invocation.messages(parsed.messages)
+        : await invocation.objects(parsed.objects);
     } finally {
       metrics.flush(opts.writeMetrics);
     }
   };
 }
 
+/**
+ * What the host says is left, as a number Lambda would give: hosts differ (fractions, a few hundred ms, 0, or
+ * no clock at all, which is a local run with Lambda's own maximum).
+ */
+function remainingMs(context?: Partial<Context>): number {
+  const reported = context?.getRemainingTimeInMillis?.();
+  if (typeof reported !== "number" || !Number.isFinite(reported)) return DEFAULT_BUDGET_MS;
+  return Math.max(0, reported);
+}
+
+function parse(event: unknown, log: Logger): ParsedEvent {
+  try {
+    return parseEvent(event);
+  } catch (err) {
+    log.error("malformed event", { error: err });
+    throw err;
+  }
+}
+
+function start(runtime: () => Runtime, log: Logger, metrics: Metrics): Runtime {
+  try {
+    return runtime();
+  } catch (err) {
+    // A bad setting is the likeliest failure of a new deployment: make it as visible as any other.
+    log.error("cannot start", { error: err });
+    metrics.add("ConfigurationErrors", "Count");
+    throw err;
+  }
+}
+
+/** One invocation's objects, one after another, against one deadline. */
+class Invocation {
+  /** A misconfigured function fails every object the same way: don't hammer Lark or S3 to learn it again. */
+  private configProblem?: ConfigurationError;
+
+  constructor(
+    private readonly runtime: Runtime,
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly deadline: number,
+    private readonly onReport?: (report: ObjectReport) => void,
+  ) {}
+
+  /** S3 and EventBridge: any failure fails the invocation, so Lambda retries it and then dead-letters it. */
+  async objects(refs: ObjectRef[]): Promise<HandlerResult> {
+    const reports: ObjectReport[] = [];
+    for (const ref of refs) reports.push(await this.run(ref));
+    const failed = reports.filter((r) => r.outcome.kind === "failed");
+    if (!failed.length) return { objects: reports };
+    const first = failed[0]!;
+    const error = (first.outcome as Extract<Outcome, { kind: "failed" }>).error;
+    throw new InvocationFailedError(
+      `${failed.length} of ${reports.length} object(s) failed and will be retried (first: ${first.key}: ${error.message})`,
+    );
+  }
+
+  /** SQS: only the messages whose objects failed go back to the queue. */
+  async messages(messages: SqsMessageObjects[]): Promise<SQSBatchResponse> {
+    const batchItemFailures: SQSBatchResponse["batchItemFailures"] = [];
+    for (const message of messages) {
+      if (message.malformed) {
+        this.log.error("malformed SQS message", { messageId: message.messageId, error: message.malformed });
+        batchItemFailures.push({ itemIdentifier: message.messageId });
+        continue;
+      }
+      let failed = false;
+      for (const ref of message.objects) failed = (await this.run(ref)).outcome.kind === "failed" || failed;
+      if (failed) batchItemFailures.push({ itemIdentifier: message.messageId });
+    }
+    return { batchItemFailures };
+  }
+
+  private async run(ref: ObjectRef): Promise<ObjectReport> {
+    const started = Date.now();
+    const outcome = await this.attempt(ref);
+    if (outcome.kind === "failed" && outcome.error instanceof ConfigurationError) this.configProblem = outcome.error;
+    const report = {
+      bucket: ref.bucket,
+      key: ref.key,
+      versionId: ref.versionId,
+      outcome,
+      durationMs: Date.now() - started,
+    };
+    record(this.log, this.metrics, report);
+    this.onReport?.(report);
+    return report;
+  }
+
+  private async attempt(ref: ObjectRef): Promise<Outcome> {
+    if (this.configProblem) return { kind: "failed", error: this.configProblem };
+    // Starting now could mean being killed mid-write; the event is retried instead.
+    if (Date.now() >= this.deadline) {
+      return { kind: "failed", error: new TransientError("not started: the invocation is out of time") };
+    }
+    return processObject(ref, this.runtime, {
+      deadline: this.deadline,
+      onRetry: (err, attempt, delayMs) => {
+        this.metrics.add("Retries", "Count");
+        this.log.warn("retrying", { bucket: ref.bucket, key: ref.key, attempt, delayMs, error: err });
+      },
+      debug: this.log.debugEnabled
+        ? (message, fields) => this.log.debug(message, { bucket: ref.bucket, key: ref.key, ...fields })
+        : undefined,
+    });
+  }
+}
+
+/** One log line and the metrics of one object's outcome. */
 function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
   const { outcome } = report;
   const fields: Record<string, unknown> = {
@@ -145,12 +187,18 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
     case "uploaded":
       Object.assign(fields, {
         size: outcome.size,
-        parent: outcome.parent,
+        target: outcome.target,
+        replaces: outcome.replaces,
         fileToken: outcome.fileToken,
         route: outcome.route,
         attempts: outcome.calls,
       });
       metrics.add("Uploaded", "Count");
+      if (outcome.checksumRefused) {
+        // Lark took the file without our checksum: worth knowing, but nothing the user must do.
+        metrics.add("ChecksumRefused", "Count");
+        log.warn("Lark refused the checksum; the file was sent again without it", fields);
+      }
       metrics.add("UploadedBytes", "Bytes", outcome.size);
       if (outcome.larkMs !== undefined) metrics.larkLatency(outcome.larkMs);
       log.info("uploaded", fields);
@@ -165,26 +213,23 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
         code: outcome.code,
         reason: outcome.reason,
         size: outcome.size,
-        larkCode: larkCodeOf(outcome.code),
+        larkCode: outcome.larkCode,
       });
       metrics.rejected(outcome.code);
       log.warn("rejected", fields);
       return;
-    case "failed":
+    case "failed": {
+      const { error } = outcome;
       // A file token here means Lark has the file: the retry only writes the metadata (see pipeline writeBack).
       Object.assign(fields, {
-        error: outcome.error,
+        error,
         attempts: outcome.calls,
         fileToken: outcome.fileToken,
-        larkCode: (outcome.error as { larkCode?: number }).larkCode,
+        larkCode: error instanceof Failure ? error.larkCode : undefined,
       });
-      metrics.add(outcome.error instanceof ConfigurationError ? "ConfigurationErrors" : "TransientFailures", "Count");
+      metrics.add(error instanceof ConfigurationError ? "ConfigurationErrors" : "TransientFailures", "Count");
       log.error("failed", fields);
       return;
+    }
   }
-}
-
-/** "lark-1061044" -> 1061044, so Lark's codes can be queried as numbers in every outcome line. */
-function larkCodeOf(code: string): number | undefined {
-  return code.startsWith("lark-") ? Number(code.slice(5)) : undefined;
 }

@@ -1,36 +1,35 @@
 /**
  * The long-lived parts of the function, built once per process (cold start) and reused by every
- * invocation: clients with their keep-alive connections, the token cache and the upload pacer.
+ * invocation: clients with their keep-alive connections, the token cache and Lark's pacers.
  */
 import { type Config, loadConfig } from "./config";
-import { LarkHttp } from "./lark-http";
-import { TenantTokens } from "./lark-token";
-import { LarkUploader } from "./lark-upload";
-import { Pacer } from "./pacer";
+import { LarkClient } from "./lark/client";
+import { LarkHttp } from "./lark/http";
+import { LarkLimits } from "./lark/limits";
+import { LarkMedia } from "./lark/media";
+import { TenantTokens } from "./lark/token";
 import type { PipelineDeps } from "./pipeline";
-import { createS3Client, S3Objects } from "./s3-objects";
+import { createS3Client } from "./s3-client";
+import { S3Objects } from "./s3-objects";
 import { secretReader } from "./secret";
 
 export interface Runtime extends PipelineDeps {
   config: Config;
 }
 
-export function createRuntime(config: Config = loadConfig()): Runtime {
-  const http = new LarkHttp(config.larkBaseUrl, config.larkTimeoutMs);
-  const tokens = new TenantTokens(http, config.appId, secretReader(config.appSecret));
-  const pacer = new Pacer(paceFor(config.uploadsPerSecond));
-  return {
-    config,
-    s3: new S3Objects(createS3Client(config.s3Endpoint), { verifyTagsAfterCopy: config.verifyTagsAfterCopy }),
-    lark: new LarkUploader(http, tokens, pacer),
-  };
+export interface RuntimeOptions {
+  /** Lark's windows shrunk by this factor, for an emulator run at the same scale (tests, benchmark). */
+  timeScale?: number;
 }
 
-/**
- * Lark counts 5 calls in a 1 s window. A higher rate (an emulator run at a faster time scale) keeps
- * the burst of 5 and shrinks the window; a lower one keeps the window and shrinks the burst.
- */
-export function paceFor(uploadsPerSecond: number): { perWindow: number; windowMs: number } {
-  const perWindow = Math.min(5, uploadsPerSecond);
-  return { perWindow, windowMs: (1000 * perWindow) / uploadsPerSecond };
+export function createRuntime(config: Config = loadConfig(), opts: RuntimeOptions = {}): Runtime {
+  const http = new LarkHttp(config.larkBaseUrl, config.larkTimeoutMs);
+  const client = new LarkClient(http, new TenantTokens(http, config.appId, secretReader(config.appSecret)));
+  const limits = new LarkLimits({ uploadsPerSecond: config.uploadsPerSecond, timeScale: opts.timeScale });
+  const s3 = createS3Client({ endpoint: config.s3Endpoint, cephCopyGuard: config.radosgwWorkarounds });
+  return {
+    config,
+    s3: new S3Objects(s3, { verifyTagsAfterCopy: config.radosgwWorkarounds }),
+    lark: new LarkMedia(client, limits),
+  };
 }

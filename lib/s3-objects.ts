@@ -2,8 +2,6 @@
  * Everything the function does to S3: read the object's head and tags, read its bytes pinned to the
  * version the event announced, write the file_token back with a guarded self-copy, and tag failures.
  */
-
-import { createHash } from "node:crypto";
 import {
   CopyObjectCommand,
   type CopyObjectCommandInput,
@@ -13,22 +11,23 @@ import {
   HeadObjectCommand,
   type HeadObjectCommandOutput,
   PutObjectTaggingCommand,
-  S3Client,
+  type S3Client,
   type Tag,
 } from "@aws-sdk/client-s3";
-import ADLER32 from "adler-32";
-import { ConfigurationError, RejectionError, TransientError } from "./errors";
-
-export const FILE_TOKEN_KEY = "lark-file-token";
-/**
- * Which object a token was written for (a hash of bucket and key): a copy of an uploaded object to
- * another key keeps the metadata, but it is a new file for Lark and goes where its own tags say.
- */
-export const FILE_ORIGIN_KEY = "lark-file-origin";
-export const ERROR_TAG = "lark-upload-error";
-/** S3 limits user metadata to 2 KB (keys and values, UTF-8). */
-export const MAX_METADATA_BYTES = 2048;
-const MAX_TAGS = 10;
+import { type Block, type ByteSource, readBlocks } from "./blocks";
+import {
+  MAX_TAGS,
+  type Placement,
+  pendingValue,
+  placementMetadata,
+  TAG_ERROR,
+  TAG_PENDING_METADATA,
+  type Tags,
+  userMetadata,
+  userTags,
+} from "./contract";
+import { ConfigurationError, ObjectChangedError, RejectionError, TagLimitError, TransientError } from "./errors";
+import { copySource } from "./s3-keys";
 
 export interface ObjectLocation {
   bucket: string;
@@ -42,6 +41,8 @@ export interface ObjectHead {
   eTag: string;
   versionId?: string;
   size: number;
+  /** When the object was written (S3 says it to the second). */
+  lastModified?: Date;
   metadata: Record<string, string>;
   contentType?: string;
   contentDisposition?: string;
@@ -56,58 +57,12 @@ export interface ObjectHead {
   websiteRedirectLocation?: string;
 }
 
-export type Tags = Record<string, string>;
-
-/**
- * One block of an object: the buffers exactly as the socket delivered them (never copied or joined),
- * their total size, and their Adler-32, computed while they arrived.
- */
-export interface Block {
-  parts: Buffer[];
-  size: number;
-  adler32: number;
-}
-
 /** An object whose GetObject has answered: its head, and its body still to be read (or discarded). */
 export interface OpenObject {
   head: ObjectHead;
   /** The body in blocks of `blockSize` bytes, the last one shorter. Once only. */
   blocks(blockSize: number): AsyncGenerator<Block>;
   discard(): void;
-}
-
-/** The object changed after the event: its content is not what the event announced. */
-export class ObjectChangedError extends Error {
-  override readonly name = "ObjectChangedError";
-}
-
-/** A tag could not be written because the object already has the 10 tags S3 allows. */
-export class TagLimitError extends Error {
-  override readonly name = "TagLimitError";
-}
-
-export function createS3Client(endpoint?: string): S3Client {
-  const client = new S3Client({
-    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    // Checksums on every request cost CPU on a 20 MiB body and confuse S3-compatible stores;
-    // S3 itself verifies what it receives.
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
-  // Ceph's radosgw ignores x-amz-copy-source-if-match and reads its own x-amz-copy-if-match instead;
-  // without it the overwrite guard of the metadata copy would silently do nothing there.
-  if (endpoint) {
-    client.middlewareStack.add(
-      (next) => async (args) => {
-        const headers = (args.request as { headers?: Record<string, string> }).headers;
-        const guard = headers?.["x-amz-copy-source-if-match"];
-        if (headers && guard) headers["x-amz-copy-if-match"] = guard;
-        return next(args);
-      },
-      { step: "build", name: "cephCopyIfMatch" },
-    );
-  }
-  return client;
 }
 
 export class S3Objects {
@@ -148,7 +103,7 @@ export class S3Objects {
       { missingOk: true },
     );
     if (!out) return undefined;
-    const body = out.Body as (AsyncIterable<Uint8Array> & { destroy?: () => void }) | undefined;
+    const body = out.Body as ByteSource | undefined;
     if (!body) throw new TransientError("GetObject returned no body");
     const head = headOf(out);
     let consumed = false;
@@ -164,12 +119,12 @@ export class S3Objects {
   }
 
   /**
-   * Writes the file_token as user metadata with a copy onto itself. REPLACE drops whatever is not
-   * re-sent, so every attribute from HeadObject goes back; the copy is guarded by the ETag so an object
-   * overwritten meanwhile is not clobbered (ObjectChangedError). The tag set is rewritten only to drop the
-   * function's own tags (a stale error, a parked token).
+   * Writes a placement (the file_token and where it went) as user metadata with a copy onto itself. REPLACE
+   * drops whatever is not re-sent, so every attribute from HeadObject goes back; the copy is guarded by the
+   * ETag so an object overwritten meanwhile is not clobbered (ObjectChangedError). The tag set is rewritten
+   * only to drop the function's own tags (a stale error, pending metadata).
    */
-  async writeFileToken(at: ObjectLocation, head: ObjectHead, tags: Tags, fileToken: string): Promise<void> {
+  async writePlacement(at: ObjectLocation, head: ObjectHead, tags: Tags, placement: Placement): Promise<void> {
     const keep = userTags(tags);
     // Only when one of our own tags must go is the tag set rewritten; otherwise S3 keeps whatever tags the
     // object has at the moment of the copy, including ones a user set while we were uploading.
@@ -181,7 +136,7 @@ export class S3Objects {
       CopySource: copySource(at.bucket, at.key),
       CopySourceIfMatch: quote(head.eTag),
       MetadataDirective: "REPLACE",
-      Metadata: { ...head.metadata, ...tokenMetadata(at, fileToken) },
+      Metadata: { ...userMetadata(head.metadata), ...placementMetadata(at, placement) },
       ContentType: head.contentType,
       ContentDisposition: head.contentDisposition,
       CacheControl: head.cacheControl,
@@ -207,21 +162,29 @@ export class S3Objects {
 
   /** Adds (or replaces) the `lark-upload-error` tag, keeping every other tag. */
   async tagError(at: ObjectLocation, tags: Tags, value: string): Promise<void> {
-    await this.addTag(at, tags, ERROR_TAG, value);
+    await this.addTag(at, tags, TAG_ERROR, value);
   }
 
   /**
-   * Lark has the file but the metadata write failed: the token goes on as a tag (which changes neither
-   * the content nor the ETag), so the retry only has to redo the copy instead of uploading again.
+   * Lark has the file but the metadata write failed: what was to be written goes on as a tag (which changes
+   * neither the content nor the ETag), so the retry only has to redo the copy instead of uploading again.
    */
-  async tagPendingToken(at: ObjectLocation, tags: Tags, fileToken: string): Promise<void> {
-    await this.addTag(at, tags, FILE_TOKEN_KEY, fileToken);
+  async tagPending(at: ObjectLocation, tags: Tags, placement: Placement): Promise<void> {
+    await this.addTag(at, tags, TAG_PENDING_METADATA, pendingValue(placement));
   }
 
+  /**
+   * The tag set with this tag added and the function's other own tags removed. Nothing is written when that is
+   * the set the object has: every tag write announces itself as an event, which would decide the object again.
+   */
   private async addTag(at: ObjectLocation, tags: Tags, key: string, value: string): Promise<void> {
     const next = { ...userTags(tags), [key]: value };
+    if (sameTags(next, tags)) return;
     if (Object.keys(next).length > MAX_TAGS) {
-      throw new TagLimitError(`cannot add ${key}: the object already has ${MAX_TAGS} tags (${value})`);
+      throw new TagLimitError(
+        `cannot add the tag ${key} (${value}): the object already has the ${MAX_TAGS} tags S3 allows. ` +
+          `Remove one of its tags; the object is then decided again`,
+      );
     }
     await this.putTags(at, next);
   }
@@ -252,66 +215,18 @@ export class S3Objects {
         throw new ObjectChangedError("the object was overwritten meanwhile");
       // Glacier / Deep Archive: unreadable until restored, which is the user's call, not a retry's.
       if (e.name === "InvalidObjectState")
-        throw new RejectionError(
-          "archived-object",
-          "the object is in an archive storage class; restore it, then re-run",
-        );
+        throw new RejectionError("the object is in an archive storage class; restore it, then re-run", {
+          code: "archived-object",
+        });
       if (status === 403 || e.name === "AccessDenied") {
         throw new ConfigurationError(
           `S3 denied access (${e.name}): check the function's IAM permissions and KMS key policy`,
+          { cause: err },
         );
       }
       throw new TransientError(`S3 ${e.name ?? "error"}: ${e.message ?? String(err)}`, { cause: err });
     }
   }
-}
-
-/**
- * Cuts a body into blocks without copying a byte: a block is the list of socket buffers it spans, the
- * one crossing a boundary split with subarray. Peak memory is one block, plus nothing.
- */
-async function* readBlocks(
-  body: AsyncIterable<Uint8Array> & { destroy?: () => void },
-  size: number,
-  blockSize: number,
-  where: string,
-): AsyncGenerator<Block> {
-  let parts: Buffer[] = [];
-  let filled = 0; // bytes in the current block
-  let done = 0; // bytes in the blocks already yielded
-  let adler = 1;
-  let complete = false;
-  try {
-    for await (const chunk of body) {
-      let rest = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      if (done + filled + rest.length > size) throw new ObjectChangedError(`object body is longer than ${size} bytes`);
-      while (rest.length) {
-        const want = Math.min(blockSize, size - done);
-        const piece = rest.subarray(0, want - filled);
-        rest = rest.subarray(piece.length);
-        parts.push(piece);
-        adler = ADLER32.buf(piece, adler);
-        filled += piece.length;
-        // The last block waits for the end of the stream, so the connection goes back to the pool.
-        if (filled === want && done + filled < size) {
-          yield { parts, size: filled, adler32: adler >>> 0 };
-          done += filled;
-          parts = [];
-          filled = 0;
-          adler = 1;
-        }
-      }
-    }
-    complete = true;
-  } catch (err) {
-    if (err instanceof ObjectChangedError) throw err;
-    throw new TransientError(`reading ${where} failed: ${(err as Error).message}`, { cause: err });
-  } finally {
-    // A consumer that stops early (a failed upload) must not leave the socket half-read.
-    if (!complete) body.destroy?.();
-  }
-  if (done + filled !== size) throw new TransientError(`object body ended ${size - done - filled} bytes early`);
-  yield { parts, size: filled, adler32: adler >>> 0 };
 }
 
 /** HeadObject and GetObject answer with the same headers. */
@@ -320,6 +235,7 @@ function headOf(out: HeadObjectCommandOutput | GetObjectCommandOutput): ObjectHe
     eTag: unquote(out.ETag ?? ""),
     versionId: out.VersionId && out.VersionId !== "null" ? out.VersionId : undefined,
     size: out.ContentLength ?? 0,
+    lastModified: out.LastModified,
     metadata: out.Metadata ?? {},
     contentType: out.ContentType,
     contentDisposition: out.ContentDisposition,
@@ -335,42 +251,18 @@ function headOf(out: HeadObjectCommandOutput | GetObjectCommandOutput): ObjectHe
   };
 }
 
-/** x-amz-copy-source is URL-encoded per segment; a raw "+" would be read as a space by S3. */
-export function copySource(bucket: string, key: string): string {
-  return `${bucket}/${key.split("/").map(encodeURIComponent).join("/")}`;
-}
-
-/** The tags minus the ones this function writes for itself (an error, a token waiting for its copy). */
-export function userTags(tags: Tags): Tags {
-  const { [ERROR_TAG]: _error, [FILE_TOKEN_KEY]: _pending, ...rest } = tags;
-  return rest;
-}
-
-export function originOf(at: { bucket: string; key: string }): string {
-  return createHash("sha256").update(`${at.bucket}/${at.key}`).digest("hex").slice(0, 32);
-}
-
-/** The metadata the function adds; ASCII, as S3 metadata must be. */
-export function tokenMetadata(at: { bucket: string; key: string }, fileToken: string): Record<string, string> {
-  return { [FILE_TOKEN_KEY]: fileToken, [FILE_ORIGIN_KEY]: originOf(at) };
-}
-
-/** Bytes S3 counts against the 2 KB user-metadata limit. */
-export function metadataBytes(metadata: Record<string, string>): number {
-  return Object.entries(metadata).reduce((n, [k, v]) => n + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
-}
-
-function encodeTags(tags: Tags): string {
+/** The Tagging header of PutObject / CopyObject: URL-encoded pairs. */
+export function encodeTags(tags: Tags): string {
   return Object.entries(tags)
     .map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`)
     .join("&");
 }
 
-function fromTagSet(set: Tag[]): Tags {
+export function fromTagSet(set: Tag[]): Tags {
   return Object.fromEntries(set.map((t) => [t.Key ?? "", t.Value ?? ""]));
 }
 
-function toTagSet(tags: Tags): Tag[] {
+export function toTagSet(tags: Tags): Tag[] {
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
 }
 

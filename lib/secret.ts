@@ -41,7 +41,7 @@ async function read(source: SecretSource): Promise<string> {
     const where = source.kind === "ssm" ? `SSM parameter ${source.name}` : `secret ${source.id}`;
     // Missing or forbidden will not fix itself; throttling and 5xx will.
     if (status >= 400 && status < 500 && status !== 429 && !/Throttl/i.test(e.name ?? "")) {
-      throw new ConfigurationError(`cannot read the Lark app secret from ${where}: ${e.name}`);
+      throw new ConfigurationError(`cannot read the Lark app secret from ${where}: ${e.name}`, { cause: err });
     }
     throw new TransientError(`reading the Lark app secret from ${where} failed: ${e.name}`, { cause: err });
   }

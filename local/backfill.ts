@@ -15,16 +15,17 @@
  * 2 bad arguments or settings, 130 interrupted.
  */
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import { type Config, loadConfig } from "../lib/config";
+import { type Config, loadConfig, SECRET_VARIABLES } from "../lib/config";
+import { META_FILE_TOKEN, type RejectionCode, type SkipReason, TAG_ERROR } from "../lib/contract";
 import { ConfigurationError } from "../lib/errors";
 import type { ObjectRef } from "../lib/event";
-import { decide, type Outcome, processObject } from "../lib/pipeline";
+import { decide, processObject } from "../lib/pipeline";
 import { createRuntime } from "../lib/runtime";
-import { createS3Client, ERROR_TAG } from "../lib/s3-objects";
+import { createS3Client } from "../lib/s3-client";
 import { Progress } from "./backfill/progress";
-import { cli } from "./dev/cli";
-import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./dev/format";
-import { readStackInfo, sameEndpoint, shown, stateDir } from "./dev/state";
+import { cli } from "./shared/cli";
+import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./shared/format";
+import { readStackInfo, sameEndpoint, shown, stateDir } from "./shared/state";
 
 const USAGE = `usage: npm run backfill -- s3://BUCKET[/PREFIX] [--dry-run] [--retry-errors]
 
@@ -33,7 +34,7 @@ const USAGE = `usage: npm run backfill -- s3://BUCKET[/PREFIX] [--dry-run] [--re
   LARK_DEFAULT_PARENT_TYPE/NODE, MAX_FILE_BYTES, …). Run it again to resume.
 
   --dry-run        list what would be done; uploads nothing, writes nothing
-  --retry-errors   also retry objects tagged ${ERROR_TAG} (after fixing their tags)
+  --retry-errors   also retry objects tagged ${TAG_ERROR} (after fixing their tags)
 
   S3: real S3 with your AWS credentials, or AWS_ENDPOINT_URL_S3 (e.g. the npm start stack).
   exit code: 0 done, 1 some object failed (run again), 2 bad arguments or settings, 130 interrupted`;
@@ -61,8 +62,7 @@ useDevStackLark(env);
 if (dryRun) {
   // Nothing is sent to Lark, so a dry run does not need its credentials.
   env.LARK_APP_ID ||= "dry-run";
-  if (!["LARK_APP_SECRET", "LARK_APP_SECRET_SSM_PARAMETER", "LARK_APP_SECRET_SECRET_ID"].some((v) => env[v]))
-    env.LARK_APP_SECRET = "dry-run";
+  if (!SECRET_VARIABLES.some((v) => env[v])) env.LARK_APP_SECRET = "dry-run";
 }
 let config: Config;
 try {
@@ -76,13 +76,7 @@ try {
 function useDevStackLark(e: Record<string, string | undefined>): void {
   const info = readStackInfo(e);
   if (!info?.emulator || !sameEndpoint(e.AWS_ENDPOINT_URL_S3, info.s3Endpoint)) return;
-  const larkSet = [
-    "LARK_APP_ID",
-    "LARK_APP_SECRET",
-    "LARK_APP_SECRET_SSM_PARAMETER",
-    "LARK_APP_SECRET_SECRET_ID",
-    "LARK_BASE_URL",
-  ].some((v) => e[v]?.trim());
+  const larkSet = ["LARK_APP_ID", "LARK_BASE_URL", ...SECRET_VARIABLES].some((v) => e[v]?.trim());
   if (larkSet || !alive(info.pid)) return;
   Object.assign(e, {
     LARK_APP_ID: info.emulator.appId,
@@ -130,7 +124,7 @@ process.once("SIGINT", () => {
 process.once("SIGTERM", () => (interrupted = true));
 
 const runtime = createRuntime(config);
-const lister = createS3Client(config.s3Endpoint);
+const lister = createS3Client({ endpoint: config.s3Endpoint });
 const where = `s3://${bucket}/${prefix}`;
 const started = Date.now();
 
@@ -158,32 +152,37 @@ for (const [i, ref] of refs.entries()) {
   if (interrupted) break;
   progress.start(ref.key);
   const t0 = Date.now();
-  const outcome = dryRun
-    ? await predict(ref)
-    : await processObject(ref, runtime, {
-        // No Lambda clock here: only keeps a retry from sleeping forever.
-        deadline: Date.now() + 15 * 60_000,
-        skipErrorTagged: !retryErrors,
-        onRetry: (err, attempt, delayMs) => {
-          if (!progress.tty)
-            progress.print(
-              paint.dim(
-                `  retrying ${ref.key} (attempt ${attempt} failed, next in ${formatMs(delayMs)}): ${err.message}`,
-              ),
-            );
-        },
-      });
+  let result: Counted;
+  let line: string;
+  if (dryRun) {
+    const prediction = await predict(ref);
+    result = counted(prediction);
+    line = dryRunLine(ref, prediction);
+  } else {
+    const outcome = await processObject(ref, runtime, {
+      // No Lambda clock here: only keeps a retry from sleeping forever.
+      deadline: Date.now() + 15 * 60_000,
+      skipErrorTagged: !retryErrors,
+      onRetry: (err, attempt, delayMs) => {
+        if (!progress.tty)
+          progress.print(
+            paint.dim(
+              `  retrying ${ref.key} (attempt ${attempt} failed, next in ${formatMs(delayMs)}): ${err.message}`,
+            ),
+          );
+      },
+    });
+    result = outcome;
+    line = outcomeLine({ key: ref.key, outcome, durationMs: Date.now() - t0, size: ref.size }, paint);
+  }
   attempted++;
-  count(outcome, ref);
-  const notable = outcome.kind === "rejected" || outcome.kind === "failed";
-  const line = dryRun
-    ? dryRunLine(ref, outcome)
-    : outcomeLine({ key: ref.key, outcome, durationMs: Date.now() - t0, size: ref.size }, paint);
+  count(result, ref);
+  const notable = result.kind === "rejected" || result.kind === "failed";
   const numbered = `${paint.dim(`[${i + 1}/${refs.length}]`)} ${line}`;
   progress.finish(ref.size ?? 0, !progress.tty || notable ? numbered : undefined);
-  if (outcome.kind === "failed" && outcome.error instanceof ConfigurationError) {
+  if (result.kind === "failed" && result.error instanceof ConfigurationError) {
     // No object is at fault: every next one would fail the same way.
-    configProblem = outcome.error;
+    configProblem = result.error;
     break;
   }
 }
@@ -210,7 +209,7 @@ print(
 );
 const rejectedCount = sum(tally.rejected);
 print(
-  `  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${rejectedCount && !dryRun ? ` - the reason is on each object's ${ERROR_TAG} tag` : ""}`,
+  `  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${rejectedCount && !dryRun ? ` - the reason is on each object's ${TAG_ERROR} tag` : ""}`,
 );
 if (!dryRun || tally.failed.length) {
   print(`  ${dryRun ? "could not check" : "failed"} ${tally.failed.length}`);
@@ -225,7 +224,7 @@ else if (tally.failed.length)
 if (!dryRun && !retryErrors && tally.skipped.get("error-tagged")) {
   print(
     paint.dim(
-      `${tally.skipped.get("error-tagged")} object(s) tagged ${ERROR_TAG} were left alone: fix their tags and add --retry-errors.`,
+      `${tally.skipped.get("error-tagged")} object(s) tagged ${TAG_ERROR} were left alone: fix their tags and add --retry-errors.`,
     ),
   );
 }
@@ -252,7 +251,14 @@ async function list(s3: S3Client, b: string, p: string): Promise<ObjectRef[]> {
   return found;
 }
 
-function count(outcome: Outcome, ref: ObjectRef): void {
+/** What the summary counts of an object, whether it was processed (an Outcome) or predicted. */
+type Counted =
+  | { kind: "uploaded"; size: number }
+  | { kind: "skipped"; reason: string }
+  | { kind: "rejected"; code: string }
+  | { kind: "failed"; error: Error };
+
+function count(outcome: Counted, ref: ObjectRef): void {
   switch (outcome.kind) {
     case "uploaded":
       tally.uploaded++;
@@ -267,51 +273,69 @@ function count(outcome: Outcome, ref: ObjectRef): void {
   }
 }
 
-/**
- * What processObject would decide, from the same head and tags, without uploading or writing:
- * an "uploaded" outcome here means "would upload" (with an empty file_token).
- */
-async function predict(ref: ObjectRef): Promise<Outcome> {
+/** What a dry run says of an object: what processObject would do, decided from the same head and tags. */
+type Prediction =
+  | { kind: "upload"; size: number; destination: string }
+  /** Lark has the file already (an earlier metadata write failed): only that write is left. */
+  | { kind: "finish"; size: number; fileToken: string }
+  | { kind: "skip"; reason: SkipReason; detail?: string }
+  | { kind: "reject"; code: RejectionCode; reason: string; size: number }
+  | { kind: "unknown"; error: Error };
+
+async function predict(ref: ObjectRef): Promise<Prediction> {
   try {
-    const decision = await decide(ref, runtime, { skipErrorTagged: !retryErrors });
-    if (decision.kind === "done") return decision.outcome;
-    if (decision.kind === "refuse")
-      return { kind: "rejected", code: decision.error.code, reason: decision.error.reason, size: decision.size };
-    if (decision.kind === "finish")
-      return {
-        kind: "uploaded",
-        fileToken: decision.fileToken,
-        size: decision.head.size,
-        parent: "(uploaded, metadata write pending)",
-        route: "upload_all",
-        calls: 0,
-      };
-    const { head, file } = decision;
-    return {
-      kind: "uploaded",
-      fileToken: "",
-      size: head.size,
-      parent: `${file.parentType}/${file.parentNode}`,
-      route: "upload_all",
-      calls: 0,
-    };
+    const decision = await decide(ref, runtime, { skipErrorTagged: !retryErrors, deadline: Date.now() + 60_000 });
+    switch (decision.kind) {
+      case "done": {
+        const { outcome } = decision;
+        return outcome.kind === "skipped"
+          ? { kind: "skip", reason: outcome.reason, detail: outcome.detail }
+          : { kind: "unknown", error: new Error(`unexpected ${outcome.kind} outcome`) };
+      }
+      case "refuse":
+        return { kind: "reject", code: decision.error.code, reason: decision.error.reason, size: decision.size };
+      case "finish":
+        return { kind: "finish", size: decision.head.size, fileToken: decision.placement[META_FILE_TOKEN] };
+      case "upload":
+        return {
+          kind: "upload",
+          size: decision.head.size,
+          destination: decision.target.target,
+        };
+    }
   } catch (err) {
-    return { kind: "failed", error: err as Error };
+    return { kind: "unknown", error: err as Error };
   }
 }
 
-function dryRunLine(ref: ObjectRef, outcome: Outcome): string {
+function counted(prediction: Prediction): Counted {
+  switch (prediction.kind) {
+    case "upload":
+    case "finish":
+      return { kind: "uploaded", size: prediction.size };
+    case "skip":
+      return { kind: "skipped", reason: prediction.reason };
+    case "reject":
+      return { kind: "rejected", code: prediction.code };
+    case "unknown":
+      return { kind: "failed", error: prediction.error };
+  }
+}
+
+function dryRunLine(ref: ObjectRef, prediction: Prediction): string {
   const size = formatBytes(ref.size ?? 0);
-  switch (outcome.kind) {
-    case "uploaded":
-      return `would upload  ${ref.key}  ${size}  -> ${outcome.parent}`;
-    case "skipped":
+  switch (prediction.kind) {
+    case "upload":
+      return `would upload  ${ref.key}  ${size}  -> ${prediction.destination}`;
+    case "finish":
+      return `would finish  ${ref.key}  ${size}  Lark has it (file_token ${prediction.fileToken}): only the metadata write is left`;
+    case "skip":
       return paint.dim(
-        `would skip    ${ref.key}  ${size}  ${outcome.reason}${outcome.detail ? `  ${outcome.detail}` : ""}`,
+        `would skip    ${ref.key}  ${size}  ${prediction.reason}${prediction.detail ? `  ${prediction.detail}` : ""}`,
       );
-    case "rejected":
-      return paint.yellow(`would reject  ${ref.key}  ${size}  ${outcome.code}: ${outcome.reason}`);
-    case "failed":
-      return paint.red(`cannot tell   ${ref.key}  ${size}  ${outcome.error.name}: ${outcome.error.message}`);
+    case "reject":
+      return paint.yellow(`would reject  ${ref.key}  ${size}  ${prediction.code}: ${prediction.reason}`);
+    case "unknown":
+      return paint.red(`cannot tell   ${ref.key}  ${size}  ${prediction.error.name}: ${prediction.error.message}`);
   }
 }

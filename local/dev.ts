@@ -13,13 +13,22 @@ import { randomUUID } from "node:crypto";
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { type Config, loadConfig } from "../lib/config";
-import { decodeS3Key } from "../lib/event";
+import { type Config, intSetting, loadConfig, SECRET_VARIABLES } from "../lib/config";
 import { createHandler, type ObjectReport } from "../lib/handler";
 import { createLogger } from "../lib/log";
 import { createRuntime } from "../lib/runtime";
+import { decodeS3Key } from "../lib/s3-keys";
 import { secretReader } from "../lib/secret";
-import { clock, formatMs, outcomeLine, painter, wantsColor } from "./dev/format";
+import { type LarkEmulator, startLarkEmulator } from "./lark-emulator";
+import {
+  type AwsS3Record,
+  LOCAL_CREDENTIALS,
+  LOCAL_REGION,
+  type LocalS3,
+  startLocalS3,
+  useLocalCredentials,
+} from "./local-s3";
+import { clock, formatMs, outcomeLine, painter, wantsColor } from "./shared/format";
 import {
   DEFAULT_BUCKET,
   DEFAULT_LARK_EMULATOR_PORT,
@@ -28,16 +37,12 @@ import {
   type DevStackInfo,
   shown,
   stateDir,
-} from "./dev/state";
-import { type LarkEmulator, startLarkEmulator } from "./lark-emulator";
-import { type AwsS3Record, LOCAL_CREDENTIALS, LOCAL_REGION, type LocalS3, startLocalS3 } from "./local-s3";
+} from "./shared/state";
 
 /** Lambda retries a failed asynchronous invocation twice before the on-failure destination. */
 const LAMBDA_ASYNC_RETRIES = 2;
 
-// This runner's own lines go straight to the terminal; see the stdout redirection below.
-const stdoutWrite = process.stdout.write.bind(process.stdout);
-const print = (line = "") => void stdoutWrite(`${line}\n`);
+const print = (line = "") => void process.stdout.write(`${line}\n`);
 const paint = painter(wantsColor(process.stdout));
 
 function fail(message: string, exitCode: number): never {
@@ -46,12 +51,11 @@ function fail(message: string, exitCode: number): never {
 }
 
 function intEnv(name: string, fallback: number, min: number, max: number): number {
-  const raw = process.env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max)
-    fail(`${name} must be an integer from ${min} to ${max}, got "${raw}"`, 2);
-  return value;
+  try {
+    return intSetting(process.env, name, { fallback, min, max });
+  } catch (err) {
+    fail((err as Error).message, 2);
+  }
 }
 
 const s3Port = intEnv("S3_PORT", DEFAULT_S3_PORT, 1, 65535);
@@ -74,8 +78,7 @@ const functionLogPath = join(dir, "function.log");
 const emulatorLogPath = join(dir, "emulator.log");
 const infoPath = join(dir, "env.json");
 
-const secretVars = ["LARK_APP_SECRET", "LARK_APP_SECRET_SSM_PARAMETER", "LARK_APP_SECRET_SECRET_ID"] as const;
-const realLark = Boolean(process.env.LARK_APP_ID?.trim() || secretVars.some((v) => process.env[v]?.trim()));
+const realLark = Boolean(process.env.LARK_APP_ID?.trim() || SECRET_VARIABLES.some((v) => process.env[v]?.trim()));
 
 // ---------- configuration, before anything starts ----------
 
@@ -139,14 +142,7 @@ try {
 }
 const endpoint = localS3.endpoint;
 
-// The function finds its S3 credentials the standard way, as in Lambda: here they are s3rver's.
-Object.assign(process.env, {
-  AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-  AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-  AWS_REGION: LOCAL_REGION,
-});
-delete process.env.AWS_SESSION_TOKEN;
-delete process.env.AWS_PROFILE;
+useLocalCredentials();
 Object.assign(fnEnv, { AWS_ENDPOINT_URL_S3: endpoint });
 if (emulator)
   Object.assign(fnEnv, {
@@ -163,21 +159,12 @@ try {
   fail((err as Error).message, 2);
 }
 
-// The handler's JSON logs (and its EMF metric lines, which lib/metrics.ts writes straight to
-// process.stdout as CloudWatch expects) are too noisy for a terminal: everything that reaches
-// process.stdout other than this runner's own lines goes to function.log, which plays CloudWatch Logs.
-process.stdout.write = ((chunk: unknown, encodingOrDone?: unknown, done?: unknown): boolean => {
-  const callback = [encodingOrDone, done].find((f) => typeof f === "function") as
-    | ((err?: Error | null) => void)
-    | undefined;
-  functionLog.write(chunk as string, callback);
-  return true;
-}) as typeof process.stdout.write;
-
 const runtime = createRuntime(config);
 const handler = createHandler({
   runtime: () => runtime,
+  // The handler's JSON logs and EMF metric lines are too noisy for a terminal: function.log plays CloudWatch Logs.
   logger: createLogger({ service: "upload-to-lark" }, { write: (line) => functionLog.write(`${line}\n`) }),
+  writeMetrics: (line) => functionLog.write(`${line}\n`),
   onReport: report,
 });
 

@@ -5,10 +5,24 @@
  */
 import S3rver from "s3rver";
 import { type S3rverStore, TaggingConfiguration } from "s3rver/lib/models/config.js";
-import { encodeS3Key } from "../lib/event";
+import { encodeS3Key, keyPath } from "../lib/s3-keys";
 
 export const LOCAL_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
 export const LOCAL_REGION = "us-east-1";
+
+/**
+ * Points the standard AWS credential chain of this process at the local S3, as Lambda's environment points
+ * it at the function's role: code under test finds its credentials the way it does in Lambda.
+ */
+export function useLocalCredentials(env: NodeJS.ProcessEnv = process.env): void {
+  Object.assign(env, {
+    AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+    AWS_REGION: LOCAL_REGION,
+  });
+  delete env.AWS_SESSION_TOKEN;
+  delete env.AWS_PROFILE;
+}
 
 export interface LocalS3 {
   endpoint: string;
@@ -70,9 +84,10 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
     if (source) ctx.headers["x-amz-copy-source"] = encodeURI(decodeURIComponent(source));
     await next();
     const plainPut = ctx.params?.key && !ctx.params.queryMethod && !/[?&](partNumber|uploadId)=/.test(ctx.url);
-    if (ctx.method === "PUT" && !source && plainPut && ctx.status === 200) {
-      await applyTaggingHeader(ctx as Required<typeof ctx>);
-    }
+    if (ctx.method !== "PUT" || !plainPut || ctx.status !== 200) return;
+    const directive = ctx.headers["x-amz-tagging-directive"]?.toUpperCase() ?? "COPY";
+    if (!source || directive === "REPLACE") await applyTaggingHeader(ctx as Required<typeof ctx>);
+    else await copyTags(ctx as Required<typeof ctx>, source);
   });
   const { port } = await server.run();
   const endpoint = `http://127.0.0.1:${port}`;
@@ -108,7 +123,7 @@ async function awsRecordFor(endpoint: string, r: S3rverRecord): Promise<AwsS3Rec
   const { key, size } = r.s3.object;
   let eTag = r.s3.object.eTag;
   if (!eTag) {
-    const res = await fetch(`${endpoint}/${name}/${key.split("/").map(encodeURIComponent).join("/")}`, {
+    const res = await fetch(`${endpoint}/${name}/${keyPath(key)}`, {
       method: "HEAD",
     });
     eTag = res.headers.get("etag") ?? "";
@@ -136,6 +151,21 @@ async function applyTaggingHeader(ctx: {
     key,
     TaggingConfiguration.validate(`<Tagging><TagSet>${tags}</TagSet></Tagging>`),
   );
+}
+
+/** A copy keeps the source's tags unless told to replace them (S3's default TaggingDirective COPY). */
+async function copyTags(
+  ctx: { params: { bucket: string; key: string }; store: S3rverStore },
+  source: string,
+): Promise<void> {
+  const [path] = decodeURIComponent(source).replace(/^\//, "").split("?");
+  const slash = path!.indexOf("/");
+  const from = { bucket: path!.slice(0, slash), key: path!.slice(slash + 1) };
+  const { bucket, key } = ctx.params;
+  if (from.bucket === bucket && from.key === key) return;
+  const tagging = await ctx.store.getSubresource(from.bucket, from.key, "tagging");
+  if (tagging) await ctx.store.putSubresource(bucket, key, tagging);
+  else await ctx.store.deleteSubresource(bucket, key, "tagging");
 }
 
 const xml = (text: string) => text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);

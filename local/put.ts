@@ -15,14 +15,21 @@ import {
   HeadObjectCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
-  S3Client,
 } from "@aws-sdk/client-s3";
-import { ERROR_TAG, FILE_TOKEN_KEY } from "../lib/s3-objects";
-import { TAG_FILE_NAME, TAG_PARENT_NODE, TAG_PARENT_TYPE, TAG_ROUTE_TOKEN } from "../lib/target";
-import { cli } from "./dev/cli";
-import { formatBytes } from "./dev/format";
-import { DEFAULT_BUCKET, DEFAULT_S3_PORT, isLocalEndpoint } from "./dev/state";
+import {
+  META_FILE_TOKEN,
+  TAG_ERROR,
+  TAG_FILE_NAME,
+  TAG_PARENT_NODE,
+  TAG_PARENT_TYPE,
+  TAG_ROUTE_TOKEN,
+} from "../lib/contract";
+import { createS3Client } from "../lib/s3-client";
+import { encodeTags, toTagSet } from "../lib/s3-objects";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "./local-s3";
+import { cli } from "./shared/cli";
+import { formatBytes } from "./shared/format";
+import { DEFAULT_BUCKET, DEFAULT_S3_PORT, isLocalEndpoint } from "./shared/state";
 
 const USAGE = `usage: npm run put -- <file> [--key KEY] [--parent-type TYPE --parent-node NODE] [--name NAME] [--route-token TOKEN] [--wait]
 
@@ -64,18 +71,14 @@ const env = process.env;
 const endpoint = env.AWS_ENDPOINT_URL_S3?.trim() || `http://127.0.0.1:${env.S3_PORT?.trim() || DEFAULT_S3_PORT}`;
 const local = isLocalEndpoint(endpoint);
 const bucket = env.BUCKET?.trim() || DEFAULT_BUCKET;
-const s3 = new S3Client({
+const s3 = createS3Client({
   endpoint,
-  forcePathStyle: local,
   // A local stack needs no real credentials: s3rver's are used unless some are set.
   ...(local && !env.AWS_ACCESS_KEY_ID ? { credentials: LOCAL_CREDENTIALS } : {}),
   ...(local && !env.AWS_REGION && !env.AWS_DEFAULT_REGION ? { region: LOCAL_REGION } : {}),
-  // Otherwise the SDK sends aws-chunked bodies with trailing checksums, which s3rver stores verbatim.
-  requestChecksumCalculation: "WHEN_REQUIRED",
-  responseChecksumValidation: "WHEN_REQUIRED",
 });
 
-const tagging = new URLSearchParams(tags).toString();
+const tagging = encodeTags(tags);
 const where = `s3://${bucket}/${key}`;
 try {
   const out = await s3.send(
@@ -94,7 +97,7 @@ try {
         new PutObjectTaggingCommand({
           Bucket: bucket,
           Key: key,
-          Tagging: { TagSet: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+          Tagging: { TagSet: toTagSet(tags) },
         }),
       );
     }
@@ -120,12 +123,12 @@ async function waitForAnswer(): Promise<void> {
   for (const end = Date.now() + 60_000; Date.now() < end; ) {
     await new Promise((r) => setTimeout(r, 250));
     const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-    const token = head.Metadata?.[FILE_TOKEN_KEY];
-    if (token) return void console.log(`uploaded: ${FILE_TOKEN_KEY}=${token}`);
+    const token = head.Metadata?.[META_FILE_TOKEN];
+    if (token) return void console.log(`uploaded: ${META_FILE_TOKEN}=${token}`);
     const now = await s3.send(new GetObjectTaggingCommand({ Bucket: bucket, Key: key }));
-    const error = now.TagSet?.find((t) => t.Key === ERROR_TAG)?.Value;
+    const error = now.TagSet?.find((t) => t.Key === TAG_ERROR)?.Value;
     if (error) {
-      console.log(`refused: ${ERROR_TAG}=${error}`);
+      console.log(`refused: ${TAG_ERROR}=${error}`);
       process.exitCode = 1;
       return;
     }

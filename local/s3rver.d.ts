@@ -33,6 +33,7 @@ declare module "s3rver" {
 
 declare module "s3rver/lib/models/config.js" {
   export interface S3rverStore {
+    getSubresource(bucket: string, key: string, type: string): Promise<unknown>;
     putSubresource(bucket: string, key: string, resource: unknown): Promise<void>;
     deleteSubresource(bucket: string, key: string, type: string): Promise<void>;
   }

@@ -86,7 +86,7 @@ describe("npm run backfill -- s3://inbox/in/", () => {
     summary(r, /^ {2}would skip 1 \(already-uploaded 1\)$/m);
     summary(r, /^ {2}would reject 3 \(empty-file 1, invalid-parent-type 1, too-large 1\)$/m);
     summary(r, /nothing was uploaded or written/);
-    summary(r, /would upload {2}in\/nested\/new 2\.txt {2}600 B {2}-> docx_file\/doxcnDefault01/);
+    summary(r, /would upload {2}in\/nested\/new 2\.txt {2}600 B {2}-> docx_file:doxcnDefault01/);
     assert.equal(writes(), before, "no write reached S3");
     assert.equal(stack.lark.files.length, 0);
     assert.equal(stack.lark.stats().tokenRequests, 0, "Lark was not even asked for a token");
@@ -109,7 +109,7 @@ describe("npm run backfill -- s3://inbox/in/", () => {
     assert.equal(lines.length, 6, r.out);
     assert.ok(
       lines.some((l) =>
-        /uploaded {2}in\/new-1\.pdf {2}500 B {2}-> docx_file\/doxcnTarget01 {2}file_token boxcn/.test(l),
+        /uploaded {2}in\/new-1\.pdf {2}500 B {2}-> docx_file:doxcnTarget01 {2}file_token boxcn/.test(l),
       ),
       r.out,
     );

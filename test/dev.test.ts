@@ -260,12 +260,12 @@ describe("npm start (local/dev.ts)", () => {
     };
     one(
       new RegExp(
-        `^${time} {2}uploaded {2}drop/plain report\\.pdf {2}2\\.0 KiB {2}-> docx_file/doxcnLocalDemo {2}file_token ${plainToken} {2}\\d+ ms$`,
+        `^${time} {2}uploaded {2}drop/plain report\\.pdf {2}2\\.0 KiB {2}-> docx_file:doxcnLocalDemo {2}file_token ${plainToken} {2}[\\d.]+ m?s$`,
       ),
     );
     one(
       new RegExp(
-        `^${time} {2}uploaded {2}tagged\\.pdf {2}300 B {2}-> docx_file/doxcnTagged01 {2}file_token ${taggedToken} {2}\\d+ ms$`,
+        `^${time} {2}uploaded {2}tagged\\.pdf {2}300 B {2}-> docx_file:doxcnTagged01 {2}file_token ${taggedToken} {2}\\d+ ms$`,
       ),
     );
     one(new RegExp(`^${time} {2}rejected {2}empty\\.txt {2}0 B {2}empty-file: the object is empty`));

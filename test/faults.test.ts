@@ -1,5 +1,5 @@
 /**
- * Surviving the real Lark (issue 3): faults injected at the HTTP level by the emulator, against the
+ * Surviving the real Lark: faults injected at the HTTP level by the emulator, against the
  * real handler and s3rver. Transient faults are retried and then handed to Lambda; permanent ones are
  * told on the object at once.
  */
@@ -147,7 +147,6 @@ describe("permanent Lark errors", () => {
     [1061043, 400, "file size beyond limit."],
     [1061044, 400, "parent node not exist."],
     [1061041, 400, "parent node has been deleted."],
-    [1062008, 400, "checksum param Invalid."],
     [1062009, 400, "the actual size is inconsistent with the parameter declaration size."],
     [1061101, 400, "file quota exceeded."],
     [1061061, 400, "user quota exceeded."],
@@ -170,6 +169,40 @@ describe("permanent Lark errors", () => {
   }
 });
 
+describe("Lark refusing our checksum (1062008)", () => {
+  test("the file goes again without a checksum, once, and lands; a warning and a metric say so", async () => {
+    const { key, event } = await drop();
+    stack.lark.injectFault({
+      fault: { kind: "code", code: 1062008, httpStatus: 400, msg: "checksum param Invalid." },
+      path: "upload_all",
+    });
+    stack.metrics.length = 0;
+    const result: any = await stack.handler(event);
+    assert.equal(result.objects[0].outcome.kind, "uploaded");
+    assert.equal(result.objects[0].outcome.checksumRefused, true);
+    assert.equal(stack.lark.stats().requests, 2, "the refused call and one without checksum");
+    assert.equal(stack.lark.files.length, 1);
+    assert.equal(stack.lark.files[0]!.checksum, undefined, "the second call carried no checksum");
+    assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], stack.lark.files[0]!.fileToken);
+    assert.equal((await stack.tags(key))["lark-upload-error"], undefined, "no error tag for our checksum");
+    assert.ok(stack.logs.some((l) => l.level === "warn" && /refused the checksum/.test(l.message)));
+    assert.equal(stack.metrics.at(-1)!.ChecksumRefused, 1);
+  });
+
+  test("refused again without a checksum, the refusal is Lark's answer about the file", async () => {
+    const { key, event } = await drop();
+    stack.lark.injectFault({
+      fault: { kind: "code", code: 1062008, httpStatus: 400, msg: "checksum param Invalid." },
+      path: "upload_all",
+      times: 2,
+    });
+    const result: any = await stack.handler(event);
+    assert.equal(result.objects[0].outcome.kind, "rejected");
+    assert.equal(stack.lark.stats().requests, 2, "never a third try");
+    assert.match((await stack.tags(key))["lark-upload-error"]!, /^lark-1062008: /);
+  });
+});
+
 describe("at-least-once, out-of-order delivery", () => {
   test("replayed, duplicated and reordered events, with a stale one after an overwrite: one upload per key, never old over new", async () => {
     const events = [];
@@ -187,7 +220,7 @@ describe("at-least-once, out-of-order delivery", () => {
 
   test("a burst of 200 objects over many invocations keeps Lark's 5/s and one-at-a-time limits, each uploaded exactly once", async () => {
     // Time-scaled: the emulator counts 5 per 100 ms and the function paces at 50/s; the floor is 4 s.
-    const fast = await startStack({ emulator: { timeScale: 0.1 }, env: { LARK_UPLOADS_PER_SECOND: "50" } });
+    const fast = await startStack({ timeScale: 0.1 });
     try {
       const keys: string[] = [];
       const batches: unknown[] = [];
@@ -271,6 +304,18 @@ describe("chunked upload above 20 MiB (LARGE_FILES=chunked)", () => {
     assert.equal(big.lark.files.length, 1);
     assert.equal(big.lark.files[0]!.sha256, sha256(body));
     assert.equal(big.lark.requests.filter((r) => r.path.endsWith("upload_prepare")).length, 2);
+  });
+
+  test("a part whose checksum Lark refuses goes again without one, and so do the parts after it", async () => {
+    const body = bytes(size, 15);
+    big.lark.injectFault({
+      fault: { kind: "code", code: 1062008, httpStatus: 400, msg: "checksum param Invalid." },
+      path: "upload_part",
+    });
+    const result: any = await big.handler(await big.put("big/checksum.bin", body, { tags: TO_DOCX }));
+    assert.equal(result.objects[0].outcome.checksumRefused, true);
+    assert.equal(big.lark.files[0]!.sha256, sha256(body));
+    assert.equal(big.lark.requests.filter((r) => r.path.endsWith("upload_part")).length, 7);
   });
 
   test("above MAX_FILE_BYTES is still too-large, never downloaded", async () => {

@@ -1,5 +1,6 @@
-// Proof that local/lark-emulator.ts speaks Lark (the official SDK uploads through it) and that it is
-// strict (every documented rejection, the rate and concurrency limits, and each injectable fault).
+// Proof that the Lark emulator's media and auth families (local/lark-emulator/) speak Lark (the official SDK
+// uploads through them) and that they are strict (every documented rejection, the rate and concurrency limits,
+// and each injectable fault).
 
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
@@ -280,7 +281,7 @@ describe("upload_all is strict", () => {
     assertLark(a, 200, 0);
     assert.equal(a.json.msg, "success");
     assert.equal(emu.files[0].fileToken, a.json.data.file_token);
-    assert.equal(emu.files[0].adler32, "436929629"); // the notes' reference value
+    assert.equal(emu.files[0].adler32, "436929629"); // Adler-32 of "hello world"
     assert.equal(emu.files[0].bytes, undefined);
   });
 
@@ -351,7 +352,7 @@ describe("upload_all is strict", () => {
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("abc"), { parent_node: "" })), 400, 1061002);
   });
 
-  test("parent_type must be one of the seed's 11 values", async (t) => {
+  test("parent_type must be one of the 11 values of Lark's upload_all reference", async (t) => {
     const emu = await roomy(t);
     const token = await getToken(emu);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"), { parent_type: "explorer" })), 400, 1061002);

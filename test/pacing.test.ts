@@ -3,9 +3,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { TransientError } from "../lib/errors";
-import { Pacer } from "../lib/pacer";
+import { mediaPace } from "../lib/lark/limits";
+import { Pacer } from "../lib/lark/pacer";
 import { withRetries } from "../lib/retry";
-import { paceFor } from "../lib/runtime";
 
 function clock() {
   let now = 1_000_000;
@@ -63,10 +63,10 @@ describe("pacer", () => {
     assert.equal(c.now() - start, 60_000);
   });
 
-  test("rates: the burst of 5 is kept and the window scales", () => {
-    assert.deepEqual(paceFor(5), { perWindow: 5, windowMs: 1000 });
-    assert.deepEqual(paceFor(50), { perWindow: 5, windowMs: 100 });
-    assert.deepEqual(paceFor(2), { perWindow: 2, windowMs: 1000 });
+  test("rates: a lower rate keeps the window and shrinks the burst; a time scale shrinks the window", () => {
+    assert.deepEqual(mediaPace(5), { perWindow: 5, windowMs: 1000 });
+    assert.deepEqual(mediaPace(2), { perWindow: 2, windowMs: 1000 });
+    assert.deepEqual(mediaPace(5, 0.1), { perWindow: 5, windowMs: 100 });
   });
 });
 

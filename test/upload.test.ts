@@ -1,5 +1,5 @@
 /**
- * The core contract (issue 2), end to end: real handler, s3rver and the Lark emulator over HTTP,
+ * The core contract, end to end: real handler, s3rver and the Lark emulator over HTTP,
  * events shaped as AWS sends them.
  */
 
@@ -8,8 +8,10 @@ import { createHash } from "node:crypto";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
-import { originOf } from "../lib/s3-objects";
+import { originOf } from "../lib/contract";
+import { toTagSet } from "../lib/s3-objects";
 import { toAwsRecord } from "../local/local-s3";
+import { otherEvent } from "./support/envelopes";
 import { BACKEND, bytes, type Stack, startStack, TO_DOCX } from "./support/stack";
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -72,6 +74,7 @@ describe("a file dropped into S3", () => {
       owner: "alice",
       "source-system": "erp",
       "lark-file-token": received.fileToken,
+      "lark-target": "docx_file:doxcnTarget01",
       "lark-file-origin": originOf({ bucket: stack.bucket, key }),
     });
     assert.match(head.Metadata["lark-file-origin"]!, /^[0-9a-f]{32}$/);
@@ -124,6 +127,33 @@ describe("a file dropped into S3", () => {
       assert.equal(stack.lark.files[0]!.fileName, key.slice(key.lastIndexOf("/") + 1));
       assert.equal(stack.lark.files[0]!.sha256, sha256(body));
       assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], stack.lark.files[0]!.fileToken);
+    });
+  }
+
+  for (const [what, name, char] of [
+    ["a line feed", "line\nfeed.txt", "U+000A"],
+    ["a carriage return", "scan\r.pdf", "U+000D"],
+    ["a tab", "tab\tseparated.csv", "U+0009"],
+  ] as const) {
+    test(`a name holding ${what} is refused with invalid-file-name, not uploaded under another name`, async () => {
+      const key = `control/${name}`;
+      const put = await stack.put(key, "x", { tags: TO_DOCX });
+      await stack.handler(put);
+      assert.equal(stack.lark.stats().requests, 0);
+      assert.equal(
+        (await stack.tags(key))["lark-upload-error"],
+        `invalid-file-name: the file name holds the control character ${char} set the lark-file-name tag`,
+      );
+      // The user's way out: a name of their choosing, and the tag change decides the object again.
+      await stack.s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: stack.bucket,
+          Key: key,
+          Tagging: { TagSet: toTagSet({ ...TO_DOCX, "lark-file-name": "renamed.txt" }) },
+        }),
+      );
+      await stack.handler(otherEvent(put.Records[0]!, "ObjectTagging:Put"));
+      assert.equal(stack.lark.files[0]!.fileName, "renamed.txt");
     });
   }
 
@@ -189,8 +219,12 @@ describe("a file dropped into S3", () => {
   });
 
   const refusals: [string, Record<string, string> | undefined, RegExp][] = [
-    ["no tags and no default", undefined, /^missing-parent: tag lark-parent-type and lark-parent-node missing/],
-    ["only the node", { "lark-parent-node": "doxcn1" }, /^missing-parent: tag lark-parent-type missing/],
+    ["no tags and no default", undefined, /^missing-parent: tags lark-parent-type and lark-parent-node missing/],
+    [
+      "only the node",
+      { "lark-parent-node": "doxcn1" },
+      /^missing-parent: tag lark-parent-type is missing: lark-parent-type and lark-parent-node go together/,
+    ],
     [
       "a parent_type Lark does not know",
       { "lark-parent-type": "wiki_page", "lark-parent-node": "doxcn1" },
@@ -401,7 +435,7 @@ describe("delivery paths", () => {
   const malformed: [string, unknown, RegExp][] = [
     ["null", null, /expected an S3 notification .* got null/],
     ["a string", "hello", /got string "hello"/],
-    ["an API Gateway event", { httpMethod: "GET", path: "/" }, /got an object with keys \[httpMethod, path\]/],
+    ["an API Gateway event", { httpMethod: "GET", path: "/" }, /the event is an object with keys \[httpMethod, path\]/],
     [
       "a record from DynamoDB",
       { Records: [{ eventSource: "aws:dynamodb", eventVersion: "1.1" }] },
@@ -526,7 +560,11 @@ describe("hygiene", () => {
       stack.logs.some((l) => l.message === "failed" && l.fileToken === token),
       "the token is in the failure's log line",
     );
-    assert.deepEqual(await stack.tags(key), { ...TO_DOCX, "lark-file-token": token }, "parked as a tag");
+    assert.deepEqual(
+      await stack.tags(key),
+      { ...TO_DOCX, "lark-pending-metadata": `lark-file-token=${token} lark-target=docx_file:doxcnTarget01` },
+      "parked as a tag",
+    );
     stack.localS3!.clearFaults();
     // Lambda's retry: the same event.
     stack.lark.reset();

@@ -3,7 +3,7 @@
  * ETA, the object at hand) with notable lines printed above it; elsewhere (a pipe, CI, a log file) just
  * the lines, one per object.
  */
-import { formatBytes, formatMs } from "../dev/format";
+import { formatBytes, formatMs } from "../shared/format";
 
 export interface ProgressStream {
   isTTY?: boolean;

@@ -1,5 +1,5 @@
 /**
- * What only a real S3 implementation can show (issue 7), against Ceph's radosgw: versioned buckets,
+ * What only a real S3 implementation can show, against Ceph's radosgw: versioned buckets,
  * tags in the PUT and after the metadata write, the overwrite guard, and real bucket notifications
  * pushed over HTTP ("ceph:s3" records with raw keys). Run by `npm run test:rgw`.
  */
@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { GetObjectTaggingCommand, ListObjectVersionsCommand } from "@aws-sdk/client-s3";
-import { ObjectChangedError } from "../../lib/s3-objects";
+import { ObjectChangedError } from "../../lib/errors";
 import { type NotificationReceiver, startNotificationReceiver, subscribeBucket } from "../../local/rgw/notifications";
 import { BACKEND, type Stack, startStack, TO_DOCX } from "../support/stack";
 
@@ -96,11 +96,11 @@ describe("radosgw", { skip }, () => {
       await stack.put("t/guard.txt", "current content", { tags: TO_DOCX });
       const head = (await stack.runtime.s3.head(stack.bucket, "t/guard.txt"))!;
       await assert.rejects(
-        stack.runtime.s3.writeFileToken(
+        stack.runtime.s3.writePlacement(
           { bucket: stack.bucket, key: "t/guard.txt" },
           { ...head, eTag: "0123456789abcdef0123456789abcdef" },
           TO_DOCX,
-          "boxcnX",
+          { "lark-file-token": "boxcnX" },
         ),
         ObjectChangedError,
       );

@@ -11,6 +11,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import {
   CreateBucketCommand,
   GetObjectTaggingCommand,
@@ -18,20 +19,23 @@ import {
   PutBucketVersioningCommand,
   PutObjectCommand,
   type PutObjectCommandInput,
-  S3Client,
+  type S3Client,
 } from "@aws-sdk/client-s3";
+import type { Context } from "aws-lambda";
 import { loadConfig } from "../../lib/config";
 import { createHandler } from "../../lib/handler";
-import { createLogger } from "../../lib/log";
+import { createLogger, type Level } from "../../lib/log";
 import { createRuntime, type Runtime } from "../../lib/runtime";
+import { createS3Client } from "../../lib/s3-client";
+import { encodeTags } from "../../lib/s3-objects";
 import { type LarkEmulator, type LarkEmulatorOptions, startLarkEmulator } from "../../local/lark-emulator";
 import {
   type AwsS3Record,
-  LOCAL_CREDENTIALS,
   LOCAL_REGION,
   type LocalS3,
   startLocalS3,
   toAwsRecord,
+  useLocalCredentials,
 } from "../../local/local-s3";
 
 export const BACKEND: "s3rver" | "rgw" = process.env.S3_BACKEND === "rgw" ? "rgw" : "s3rver";
@@ -61,9 +65,16 @@ export interface PutOptions extends Partial<Omit<PutObjectCommandInput, "Bucket"
 
 export const TO_DOCX = { "lark-parent-type": "docx_file", "lark-parent-node": "doxcnTarget01" };
 
-export async function startStack(
-  opts: { env?: Record<string, string>; emulator?: LarkEmulatorOptions; versioned?: boolean } = {},
-): Promise<Stack> {
+export interface StackOptions {
+  env?: Record<string, string>;
+  emulator?: LarkEmulatorOptions;
+  versioned?: boolean;
+  /** Lark's windows shrunk by this factor, in the emulator and the function's pacers alike. */
+  timeScale?: number;
+  logLevel?: Level;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dir = await mkdtemp(join(tmpdir(), "s3-to-lark-"));
   let localS3: LocalS3 | undefined;
   let bucket = "inbox";
@@ -77,35 +88,28 @@ export async function startStack(
     localS3 = await startLocalS3({ directory: dir, buckets: [bucket] });
     endpoint = localS3.endpoint;
     // The runtime's S3 client finds its credentials the standard way, as in Lambda.
-    Object.assign(process.env, {
-      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
-      AWS_REGION: LOCAL_REGION,
-    });
+    useLocalCredentials();
   }
-  const lark = await startLarkEmulator(opts.emulator);
+  const lark = await startLarkEmulator({ ...opts.emulator, timeScale: opts.timeScale ?? opts.emulator?.timeScale });
   const env: Record<string, string> = {
     LARK_APP_ID: lark.appId,
     LARK_APP_SECRET: lark.appSecret,
     LARK_BASE_URL: lark.url,
     AWS_ENDPOINT_URL_S3: endpoint,
+    ...(BACKEND === "rgw" ? { S3_RADOSGW_WORKAROUNDS: "true" } : {}),
+    // Tests put tags with the object; the wait for late tags has tests of its own.
+    TAG_WAIT_MS: "0",
     ...opts.env,
   };
-  const runtime = createRuntime(loadConfig(env));
+  const runtime = createRuntime(loadConfig(env), { timeScale: opts.timeScale });
   const logs: Record<string, any>[] = [];
   const metrics: Record<string, any>[] = [];
-  const handler = createHandler({
+  const lambdaHandler = createHandler({
     runtime: () => runtime,
-    logger: createLogger({}, { write: (line) => logs.push(JSON.parse(line)) }),
+    logger: createLogger({}, { level: opts.logLevel, write: (line) => logs.push(JSON.parse(line)) }),
     writeMetrics: (line) => metrics.push(JSON.parse(line)),
   });
-  const s3 = new S3Client({
-    endpoint,
-    forcePathStyle: true,
-    region: process.env.AWS_REGION ?? LOCAL_REGION,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
+  const s3 = createS3Client({ endpoint, region: process.env.AWS_REGION ?? LOCAL_REGION });
   if (BACKEND === "rgw") {
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
     if (opts.versioned)
@@ -120,12 +124,13 @@ export async function startStack(
     localS3,
     lark,
     runtime,
-    handler,
+    // Every invocation gets a Lambda-like context: a 30 s timeout, on a clock that counts in fractions of a ms.
+    handler: (event, context) => lambdaHandler(event, context ?? lambdaContext(30_000)),
     logs,
     metrics,
     env,
     async put(key, body, { tags, eventName, ...rest } = {}) {
-      const Tagging = tags ? new URLSearchParams(tags).toString().replace(/\+/g, "%20") : undefined;
+      const Tagging = tags ? encodeTags(tags) : undefined;
       const out = await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Tagging, ...rest }));
       const size = typeof body === "string" ? Buffer.byteLength(body) : body.length;
       return { Records: [toAwsRecord(bucket, key, size, out.ETag ?? "", eventName, out.VersionId)] };
@@ -142,6 +147,19 @@ export async function startStack(
     },
   };
   return stack;
+}
+
+/**
+ * A context as Lambda gives it, for a function with `timeoutMs` of which `usedMs` are gone. The clock
+ * counts in fractions of a millisecond (performance.now()), as test hosts and local runners do.
+ */
+export function lambdaContext(timeoutMs: number, usedMs = 0): Partial<Context> {
+  const end = performance.now() + timeoutMs - usedMs;
+  return {
+    awsRequestId: randomUUID(),
+    functionName: "upload-to-lark",
+    getRemainingTimeInMillis: () => end - performance.now(),
+  };
 }
 
 /** Bytes that differ per call, so each test file has its own content and checksum. */

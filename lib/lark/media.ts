@@ -1,21 +1,25 @@
 /**
  * Uploads to Lark's drive media endpoints: upload_all for files up to 20 MiB, and the chunked
- * upload_prepare / upload_part / upload_finish flow above that. Every call is paced, authenticated with
- * one token refresh on rejection, and retried while the fault is transient.
+ * upload_prepare / upload_part / upload_finish flow above that. Every call goes through the media pacer.
  */
 import { PassThrough, Readable } from "node:stream";
 import FormData from "form-data";
-import { RejectionError, TokenRejectedError, TransientError } from "./errors";
-import type { LarkHttp, LarkRequestBody } from "./lark-http";
-import { interpretReply, type LarkBody } from "./lark-reply";
-import type { TenantTokens } from "./lark-token";
-import type { Pacer } from "./pacer";
+import type { Block } from "../blocks";
+import { RejectionError, TransientError } from "../errors";
+import type { RetryOptions } from "../retry";
+import { type CallCounter, type LarkClient, newCounter } from "./client";
+import type { LarkRequest } from "./http";
+import type { LarkLimits } from "./limits";
 import type { ParentType } from "./parent-types";
-import { type RetryOptions, withRetries } from "./retry";
-import type { Block } from "./s3-objects";
+import type { LarkBody } from "./reply";
 
 const MEDIAS = "/open-apis/drive/v1/medias";
 const UPLOAD_ID_EXPIRED = 1061021;
+/**
+ * Lark documents `checksum` as optional without saying its format (we send the unsigned decimal Adler-32). If
+ * Lark refuses it, the file is not at fault: it goes again without one.
+ */
+const CHECKSUM_INVALID = 1062008;
 
 export interface LarkFile {
   name: string;
@@ -26,45 +30,54 @@ export interface LarkFile {
   extra?: string;
 }
 
-export interface UploadResult extends Counter {
+export interface UploadResult extends CallCounter {
   fileToken: string;
+  /** Lark refused our checksum at least once, and took the bytes without it. */
+  checksumRefused?: boolean;
 }
 
-interface Counter {
-  /** HTTP calls made to upload endpoints, retries included. */
-  calls: number;
-  /** Time spent in those calls (the pacer's waits excluded). */
-  larkMs: number;
-}
-
-export class LarkUploader {
+export class LarkMedia {
   constructor(
-    private readonly http: LarkHttp,
-    private readonly tokens: TenantTokens,
-    private readonly pacer: Pacer,
+    private readonly client: LarkClient,
+    private readonly limits: LarkLimits,
   ) {}
 
   async uploadAll(file: LarkFile, block: Block, retry: RetryOptions): Promise<UploadResult> {
-    const counter = { calls: 0, larkMs: 0 };
-    const body = await this.call(
-      `${MEDIAS}/upload_all`,
-      () =>
-        multipart(
-          [
-            ["file_name", file.name],
-            ["parent_type", file.parentType],
-            ["parent_node", file.parentNode],
-            ["size", String(file.size)],
-            ["checksum", String(block.adler32)],
-            ...(file.extra ? [["extra", file.extra] as [string, string]] : []),
-          ],
-          file.name,
-          block,
-        ),
-      retry,
-      counter,
+    const counter: Counter = newCounter();
+    const body = await this.withChecksum(counter, (checksum) =>
+      this.call(
+        `${MEDIAS}/upload_all`,
+        () =>
+          multipart(
+            `${MEDIAS}/upload_all`,
+            [
+              ["file_name", file.name],
+              ["parent_type", file.parentType],
+              ["parent_node", file.parentNode],
+              ["size", String(file.size)],
+              ...checksumField(checksum, block),
+              ...(file.extra ? [["extra", file.extra] as [string, string]] : []),
+            ],
+            file.name,
+            block,
+          ),
+        retry,
+        counter,
+      ),
     );
     return { fileToken: fileTokenOf(body), ...counter };
+  }
+
+  /** Sends with the checksum; once Lark has refused it, without (for this and every later part of the file). */
+  private async withChecksum<T>(counter: Counter, send: (checksum: boolean) => Promise<T>): Promise<T> {
+    if (counter.checksumRefused) return send(false);
+    try {
+      return await send(true);
+    } catch (err) {
+      if (!(err instanceof RejectionError && err.larkCode === CHECKSUM_INVALID)) throw err;
+      counter.checksumRefused = true;
+      return send(false);
+    }
   }
 
   /**
@@ -76,17 +89,18 @@ export class LarkUploader {
     blocks: (blockSize: number) => AsyncIterable<Block>,
     retry: RetryOptions,
   ): Promise<UploadResult> {
-    const counter = { calls: 0, larkMs: 0 };
+    const counter: Counter = newCounter();
     for (let restarts = 0; ; restarts++) {
       try {
         return { fileToken: await this.chunkedOnce(file, blocks, retry, counter), ...counter };
       } catch (err) {
-        if (!(err instanceof RejectionError && err.code === `lark-${UPLOAD_ID_EXPIRED}`)) throw err;
+        if (!(err instanceof RejectionError && err.larkCode === UPLOAD_ID_EXPIRED)) throw err;
         // Expiring twice in a row says nothing against the file: hand it to the next retry, don't tag it.
-        if (restarts >= 1)
+        if (restarts >= 1) {
           throw new TransientError("upload_part: the upload id expired again after a restart", {
             larkCode: UPLOAD_ID_EXPIRED,
           });
+        }
       }
     }
   }
@@ -100,7 +114,7 @@ export class LarkUploader {
     const prepared = await this.call(
       `${MEDIAS}/upload_prepare`,
       () =>
-        json({
+        json(`${MEDIAS}/upload_prepare`, {
           file_name: file.name,
           parent_type: file.parentType,
           parent_node: file.parentNode,
@@ -121,90 +135,63 @@ export class LarkUploader {
     }
     let seq = 0;
     for await (const block of blocks(blockSize)) {
-      await this.call(
-        `${MEDIAS}/upload_part`,
-        () =>
-          multipart(
-            [
-              ["upload_id", uploadId],
-              ["seq", String(seq)],
-              ["size", String(block.size)],
-              ["checksum", String(block.adler32)],
-            ],
-            file.name,
-            block,
-          ),
-        retry,
-        counter,
+      const part = seq;
+      await this.withChecksum(counter, (checksum) =>
+        this.call(
+          `${MEDIAS}/upload_part`,
+          () =>
+            multipart(
+              `${MEDIAS}/upload_part`,
+              [
+                ["upload_id", uploadId],
+                ["seq", String(part)],
+                ["size", String(block.size)],
+                ...checksumField(checksum, block),
+              ],
+              file.name,
+              block,
+            ),
+          retry,
+          counter,
+        ),
       );
       seq++;
     }
     const finished = await this.call(
       `${MEDIAS}/upload_finish`,
-      () => json({ upload_id: uploadId, block_num: blockNum }),
+      () => json(`${MEDIAS}/upload_finish`, { upload_id: uploadId, block_num: blockNum }),
       retry,
       counter,
     );
     return fileTokenOf(finished);
   }
 
-  /** One logical call: paced, authenticated (one token refresh), retried while transient. */
-  private call(
-    path: string,
-    makeRequest: () => PreparedRequest,
-    retry: RetryOptions,
-    counter: Counter,
-  ): Promise<LarkBody> {
-    return withRetries(async () => {
-      for (let refreshed = false; ; refreshed = true) {
-        const token = await this.tokens.get();
-        try {
-          const reply = await this.pacer.run(async () => {
-            counter.calls++;
-            const req = makeRequest();
-            const started = Date.now();
-            try {
-              return await this.http.post(
-                path,
-                { ...req.headers, authorization: `Bearer ${token}` },
-                req.body,
-                retry.deadline,
-              );
-            } finally {
-              counter.larkMs += Date.now() - started;
-            }
-          }, retry.deadline);
-          return interpretReply(path, reply);
-        } catch (err) {
-          if (err instanceof TokenRejectedError) {
-            this.tokens.invalidate(token);
-            if (!refreshed) continue;
-            throw new TransientError(`${path}: Lark rejected a freshly fetched token (${err.larkCode})`, {
-              larkCode: err.larkCode,
-            });
-          }
-          if (err instanceof TransientError && err.retryAfterMs) this.pacer.pauseFor(err.retryAfterMs);
-          throw err;
-        }
-      }
-    }, retry);
+  private call(path: string, makeRequest: () => LarkRequest, retry: RetryOptions, counter: CallCounter) {
+    return this.client.call(path, makeRequest, { pacer: this.limits.media, retry, counter });
   }
 }
 
-interface PreparedRequest {
-  headers: Record<string, string>;
-  body: LarkRequestBody;
+/** The call counter of one file, and whether Lark refused its checksum. */
+type Counter = CallCounter & { checksumRefused?: boolean };
+
+function checksumField(send: boolean, block: Block): [string, string][] {
+  return send ? [["checksum", String(block.adler32)]] : [];
 }
 
-function json(value: unknown): PreparedRequest {
-  return { headers: { "content-type": "application/json; charset=utf-8" }, body: JSON.stringify(value) };
+function json(path: string, value: unknown): LarkRequest {
+  return {
+    method: "POST",
+    path,
+    headers: { "content-type": "application/json; charset=utf-8" },
+    body: JSON.stringify(value),
+  };
 }
 
 /**
  * The documented part order: the fields, then the file last. Names go as raw UTF-8. The file part is the
  * block's socket buffers in a stream: nothing is copied or joined, whatever the file size.
  */
-function multipart(fields: [string, string][], fileName: string, block: Block): PreparedRequest {
+function multipart(path: string, fields: [string, string][], fileName: string, block: Block): LarkRequest {
   const form = new FormData();
   for (const [name, value] of fields) form.append(name, value);
   // A quote would end the filename parameter early; browsers escape it the same way.
@@ -216,6 +203,8 @@ function multipart(fields: [string, string][], fileName: string, block: Block): 
   // form-data is an old-style stream that never emits "close", so undici never removes the listeners it
   // put on the keep-alive socket for it; a real Readable in between ends cleanly.
   return {
+    method: "POST",
+    path,
     headers: { ...form.getHeaders(), "content-length": String(form.getLengthSync()) },
     body: form.pipe(new PassThrough()),
   };

@@ -78,7 +78,7 @@ export function outcomeLine(line: OutcomeLine, paint: Paint, at = new Date()): s
   switch (outcome.kind) {
     case "uploaded":
       label = paint.green("uploaded");
-      detail = `-> ${outcome.parent}  file_token ${outcome.fileToken}${outcome.route === "chunked" ? "  (chunked)" : ""}`;
+      detail = `-> ${outcome.target}  file_token ${outcome.fileToken}${outcome.route === "chunked" ? "  (chunked)" : ""}${outcome.replaces ? `  (moved from ${outcome.replaces})` : ""}`;
       break;
     case "skipped":
       label = "skipped ";

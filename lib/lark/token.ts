@@ -3,10 +3,10 @@
  * until 3 minutes before it expires, as Lark's own SDKs do. The token and the secret never leave this
  * module except in the Authorization header.
  */
-import { ConfigurationError, RejectionError } from "./errors";
-import type { LarkHttp } from "./lark-http";
-import { interpretReply } from "./lark-reply";
-import type { SecretReader } from "./secret";
+import { ConfigurationError, RejectionError } from "../errors";
+import type { SecretReader } from "../secret";
+import type { LarkHttp } from "./http";
+import { interpretReply } from "./reply";
 
 const TOKEN_PATH = "/open-apis/auth/v3/tenant_access_token/internal";
 const REFRESH_BEFORE_MS = 3 * 60_000;
@@ -36,7 +36,12 @@ export class TenantTokens {
 
   private async fetch(): Promise<string> {
     const body = JSON.stringify({ app_id: this.appId, app_secret: await this.appSecret() });
-    const reply = await this.http.post(TOKEN_PATH, { "content-type": "application/json; charset=utf-8" }, body);
+    const reply = await this.http.send({
+      method: "POST",
+      path: TOKEN_PATH,
+      headers: { "content-type": "application/json; charset=utf-8" },
+      body,
+    });
     let json: ReturnType<typeof interpretReply>;
     try {
       // No excerpt of an unparseable reply: a proxy echoing the request would put the secret in a log.
@@ -45,7 +50,9 @@ export class TenantTokens {
       // Whatever Lark refuses here is about the app, never about a file; a refused secret may have been
       // rotated since this process read it, so the next attempt reads it again.
       if (err instanceof RejectionError || err instanceof ConfigurationError) this.appSecret.forget();
-      if (err instanceof RejectionError) throw new ConfigurationError(`tenant_access_token: ${err.message}`);
+      if (err instanceof RejectionError) {
+        throw new ConfigurationError(`tenant_access_token: ${err.message}`, { cause: err, larkCode: err.larkCode });
+      }
       throw err;
     }
     const token = json.tenant_access_token;

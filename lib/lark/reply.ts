@@ -1,9 +1,9 @@
 /**
  * The one place that decides what a Lark reply means: success, a token to refresh, a transient fault
  * to retry, a misconfigured app, or a permanent rejection of this file. Codes and their meaning come
- * from the upload_all reference and Lark's auth docs (see shared notes).
+ * from Lark's upload_all reference (its error table) and Lark's authentication documentation.
  */
-import { ConfigurationError, RejectionError, TokenRejectedError, TransientError } from "./errors";
+import { ConfigurationError, RejectionError, TokenRejectedError, TransientError } from "../errors";
 
 /** "can retry", internal timeout, unknown error, client connect close, rate limited. */
 const TRANSIENT_CODES = new Set([1061045, 1061006, 1061001, 1062051, 99991400]);
@@ -46,12 +46,15 @@ export function interpretReply(what: string, reply: LarkReply, opts: { echoBody?
       retryAfterMs: retryAfterMs(reply.headers),
     });
   }
-  if (APP_CODES.has(code))
+  if (APP_CODES.has(code)) {
     throw new ConfigurationError(
       `${what}: Lark ${code} ${msg}: check LARK_APP_ID, the app secret and the app's scopes`,
-      code,
+      {
+        larkCode: code,
+      },
     );
-  throw new RejectionError(`lark-${code}`, msg || "rejected by Lark");
+  }
+  throw new RejectionError(msg || "rejected by Lark", { larkCode: code });
 }
 
 /** x-ogw-ratelimit-reset is in seconds (may be fractional). */

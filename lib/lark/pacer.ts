@@ -1,13 +1,13 @@
 /**
- * Lark's upload endpoints take one call at a time and at most 5 a second per app. Every upload call
- * in the process goes through one Pacer, so parallel work inside an invocation cannot break either rule.
+ * One of Lark's rate rules ("N calls a window, one at a time"), kept for every call that falls under it in
+ * the process, so parallel work inside an invocation cannot break it. lib/lark/limits.ts hands them out.
  *
  * Lark counts a call when it arrives, which we cannot see: a call may sit in a TLS handshake or a slow
  * network for a while after it starts here. What we do know is that it arrived before its reply came
  * back. So a call's slot is held until one window after its reply: the next calls can then never arrive
  * less than a window after it, whatever the network did, at the price of one call's duration per window.
  */
-import { TransientError } from "./errors";
+import { TransientError } from "../errors";
 
 /** A reset longer than this is a misbehaving header, not a plan: the retry's own backoff takes over. */
 const MAX_PAUSE_MS = 60_000;
