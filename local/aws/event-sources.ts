@@ -178,11 +178,20 @@ export class SqsPoller {
   private async loop(): Promise<void> {
     const { queueUrl } = this.opts;
     while (this.running) {
-      // Lambda long-polls for 20 s; a short wait changes nothing but how soon stop() returns.
-      const messages = await this.roleSqs.receive(queueUrl, { max: this.opts.batchSize, waitSeconds: 1 });
-      if (!messages.length) continue;
+      // Lambda long-polls. moto decides which FIFO message groups are in flight when a poll starts, so a poll
+      // that waits would hand out messages of a group another batch holds: short polls instead. And moto does
+      // not lock a group between that check and the receipt, so two receives at the same moment can both get
+      // messages of one group: the pollers take turns receiving (each still invokes on its own).
+      const messages = await this.takeTurn(() => this.roleSqs.receive(queueUrl, { max: this.opts.batchSize }));
+      if (!messages.length) {
+        // (A receive costs moto time in proportion to the queue's length: an idle poller waits a second.)
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       this.stats.batches++;
-      const pending = this.host.tryInvoke({ Records: messages.map((m) => this.record(m)) });
+      const pending = this.host.tryInvoke(
+        lambdaSqsEvent(messages, { queueArn: this.opts.queueArn, region: this.opts.region }),
+      );
       if (!pending) {
         // Throttled: the batch goes back to the queue when its visibility timeout ends, one receive spent.
         this.stats.throttledBatches++;
@@ -203,6 +212,14 @@ export class SqsPoller {
     }
   }
 
+  private turn: Promise<unknown> = Promise.resolve();
+
+  private takeTurn<T>(call: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(call, call);
+    this.turn = next.catch(() => {});
+    return next;
+  }
+
   /** The ids of the messages to keep: all on a function error or a malformed response. */
   private failures(result: Invocation, messages: SqsMessage[]): Set<string> {
     const all = new Set(messages.map((m) => m.MessageId));
@@ -216,10 +233,12 @@ export class SqsPoller {
     if (ids.some((id) => !id || !all.has(id))) return all;
     return new Set(ids as string[]);
   }
+}
 
-  /** A message as Lambda's SQS event carries it. */
-  private record(m: SqsMessage) {
-    return {
+/** Received messages as Lambda's event source mapping hands them to the function. */
+export function lambdaSqsEvent(messages: SqsMessage[], from: { queueArn: string; region: string }) {
+  return {
+    Records: messages.map((m) => ({
       messageId: m.MessageId,
       receiptHandle: m.ReceiptHandle,
       body: m.Body,
@@ -227,23 +246,8 @@ export class SqsPoller {
       messageAttributes: m.MessageAttributes ?? {},
       md5OfBody: m.MD5OfBody,
       eventSource: "aws:sqs",
-      eventSourceARN: this.opts.queueArn,
-      awsRegion: this.opts.region,
-    };
-  }
-
-  /** Resolves once the queue has had nothing visible or in flight for `quietMs`. */
-  async drained(sqs: Sqs, quietMs = 3000, timeoutMs = 600_000): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    let quietSince = 0;
-    while (Date.now() < until) {
-      const a = await sqs.attributes(this.opts.queueUrl);
-      const left = Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible);
-      if (left) quietSince = 0;
-      else if (!quietSince) quietSince = Date.now();
-      else if (Date.now() - quietSince >= quietMs) return;
-      await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`${this.opts.queueUrl} still holds messages after ${timeoutMs / 1000} s`);
-  }
+      eventSourceARN: from.queueArn,
+      awsRegion: from.region,
+    })),
+  };
 }

@@ -75,26 +75,6 @@ export class Sqs {
     return out.MessageId;
   }
 
-  /** Every message now in the queue, each received once and left to reappear (visibility timeout 1 s). */
-  async peekAll(queueUrl: string): Promise<SqsMessage[]> {
-    const seen = new Map<string, SqsMessage>();
-    for (let empty = 0; empty < 2; ) {
-      const batch = await this.receive(queueUrl, { max: 10, visibilityTimeout: 30 });
-      if (!batch.length) empty++;
-      for (const m of batch) seen.set(m.MessageId, m);
-    }
-    for (const m of seen.values()) await this.changeVisibility(queueUrl, m.ReceiptHandle, 0);
-    return [...seen.values()];
-  }
-
-  async changeVisibility(queueUrl: string, receiptHandle: string, seconds: number): Promise<void> {
-    await awsJson(this.to, "sqs", "ChangeMessageVisibility", {
-      QueueUrl: queueUrl,
-      ReceiptHandle: receiptHandle,
-      VisibilityTimeout: seconds,
-    });
-  }
-
   /** Receives and deletes everything in the queue; returns what it held. */
   async drain(queueUrl: string): Promise<SqsMessage[]> {
     const all: SqsMessage[] = [];

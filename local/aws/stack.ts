@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { type Aws, awsEnv } from "./clients";
 import type { Moto } from "./moto";
-import { copyProject, runServerless, serverlessError } from "./serverless";
+import { copyProject, runServerless, type ServerlessRun, serverlessError } from "./serverless";
 import { type Deployed, type Evaluated, evaluate, type Json, resolveDeployed } from "./template";
 
 export interface EventSourceMapping {
@@ -49,10 +49,20 @@ export interface DeployOptions {
   params: Record<string, string>;
 }
 
-export async function deployStack({ moto, aws, workspace, stage, params }: DeployOptions): Promise<DeployedStack> {
+/** `serverless deploy --stage STAGE --region REGION --param …` into moto, as the deployer, from a copy of the project. */
+export async function serverlessDeploy(
+  moto: Moto,
+  workspace: string,
+  stage: string,
+  params: Record<string, string>,
+): Promise<ServerlessRun> {
   const project = join(workspace, `project-${stage}`);
   await copyProject(project);
-  const run = await runServerless(project, ["deploy", "--stage", stage, "--region", moto.region], params, awsEnv(moto));
+  return runServerless(project, ["deploy", "--stage", stage, "--region", moto.region], params, awsEnv(moto));
+}
+
+export async function deployStack({ moto, aws, workspace, stage, params }: DeployOptions): Promise<DeployedStack> {
+  const run = await serverlessDeploy(moto, workspace, stage, params);
   if (run.code !== 0)
     throw new Error(`serverless deploy (${stage}) failed: ${serverlessError(run) || `${run.stdout}\n${run.stderr}`}`);
 
