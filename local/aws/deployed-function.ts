@@ -90,12 +90,14 @@ export async function runFunction({ moto, aws, stack, dir, retryDelaysMs }: RunO
     running.asyncInvoker.pollNotifications(aws.sqs, stack.invocationQueueUrl);
   }
   if (stack.eventSource) {
-    const { queueArn, batchSize, reportBatchItemFailures, maximumConcurrency } = stack.eventSource;
+    const { queueArn, batchSize, batchingWindowSeconds, reportBatchItemFailures, maximumConcurrency } =
+      stack.eventSource;
     running.poller = new SqsPoller(host, roleSqs, {
       queueUrl: await aws.sqs.queueUrl(queueArn.split(":").pop()!),
       queueArn,
       region: moto.region,
       batchSize,
+      batchingWindowSeconds,
       reportBatchItemFailures,
       pollers: Math.min(5, maximumConcurrency ?? 5),
     });

@@ -36,7 +36,6 @@ export class AsyncInvoker {
   private running = 0;
   private polling = false;
   readonly invocations: Invocation[] = [];
-  readonly failed: Pending[] = [];
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -104,7 +103,6 @@ export class AsyncInvoker {
 
   /** Lambda's invocation record for a destination (the shape documented for on-failure destinations). */
   private async toDestination(pending: Pending, condition: string): Promise<void> {
-    this.failed.push(pending);
     if (!this.config.onFailureQueueUrl) return;
     const record = {
       version: "1.0",
@@ -147,6 +145,8 @@ export interface SqsPollerOptions {
   queueArn: string;
   region: string;
   batchSize: number;
+  /** MaximumBatchingWindowInSeconds (0 for FIFO queues, which do not have one). */
+  batchingWindowSeconds: number;
   reportBatchItemFailures: boolean;
   /** Lambda starts with 5 pollers on a queue (fewer with a maximum concurrency). */
   pollers?: number;
@@ -182,7 +182,7 @@ export class SqsPoller {
       // that waits would hand out messages of a group another batch holds: short polls instead. And moto does
       // not lock a group between that check and the receipt, so two receives at the same moment can both get
       // messages of one group: the pollers take turns receiving (each still invokes on its own).
-      const messages = await this.takeTurn(() => this.roleSqs.receive(queueUrl, { max: this.opts.batchSize }));
+      const messages = await this.takeTurn(() => this.batch());
       if (!messages.length) {
         // (A receive costs moto time in proportion to the queue's length: an idle poller waits a second.)
         await new Promise((r) => setTimeout(r, 1000));
@@ -210,6 +210,22 @@ export class SqsPoller {
         this.stats.deleted++;
       }
     }
+  }
+
+  /**
+   * One batch: up to the batch size, receiving again (SQS gives at most 10 a call) while the batching window
+   * lasts; without a window, what one receive gives.
+   */
+  private async batch(): Promise<SqsMessage[]> {
+    const { queueUrl, batchSize, batchingWindowSeconds } = this.opts;
+    const until = Date.now() + batchingWindowSeconds * 1000;
+    const messages: SqsMessage[] = [];
+    do {
+      const got = await this.roleSqs.receive(queueUrl, { max: Math.min(10, batchSize - messages.length) });
+      messages.push(...got);
+      if (!got.length && Date.now() < until) await new Promise((r) => setTimeout(r, 200));
+    } while (messages.length < batchSize && Date.now() < until);
+    return messages;
   }
 
   private turn: Promise<unknown> = Promise.resolve();

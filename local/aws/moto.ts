@@ -26,8 +26,6 @@ export interface Moto {
   enforceIam(): Promise<void>;
   /** Back to moto's default: any credentials, no policy checks. */
   relaxIam(): Promise<void>;
-  /** moto's own log (stderr), for a failure's message. */
-  output(): string;
   stop(): Promise<void>;
 }
 
@@ -82,7 +80,6 @@ export async function startMoto(opts: { region?: string } = {}): Promise<Moto> {
     admin,
     enforceIam: () => resetAuth("0"),
     relaxIam: () => resetAuth("inf"),
-    output: () => log,
     stop: () => stop(child),
   };
 }
@@ -133,7 +130,7 @@ function stop(child: ChildProcess): Promise<void> {
   });
 }
 
-export function freePort(): Promise<number> {
+function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);

@@ -27,7 +27,6 @@ export interface EventSourceMapping {
 
 export interface DeployedStack extends Deployed {
   stage: string;
-  params: Record<string, string>;
   /** The template as deployed, and as CloudFormation reads it with the stack's parameters. */
   template: Json;
   evaluated: Evaluated;
@@ -91,7 +90,6 @@ export async function deployStack({ moto, aws, workspace, stage, params }: Deplo
   const stack: DeployedStack = {
     ...at,
     stage,
-    params,
     template,
     evaluated,
     outputs: {},
@@ -244,8 +242,11 @@ async function notify(aws: Aws, stack: DeployedStack, bucket: string, config: Js
   if (config.LambdaConfigurations?.length) {
     stack.invocationQueueUrl ??= await aws.sqs.createQueue(`${stack.stackName}-invocations`);
     const queueArn = `arn:aws:sqs:${stack.region}:${stack.accountId}:${stack.stackName}-invocations`;
-    for (const c of config.LambdaConfigurations)
+    const functionArn = `arn:aws:lambda:${stack.region}:${stack.accountId}:function:${stack.functionName}`;
+    for (const c of config.LambdaConfigurations) {
+      if (c.Function !== functionArn) throw new Error(`${bucket} notifies ${c.Function}, not the stack's function`);
       next.QueueConfigurations!.push({ QueueArn: queueArn, Events: [c.Event], Filter: filter(c.Filter) });
+    }
   }
   if (config.EventBridgeConfiguration?.EventBridgeEnabled) next.EventBridgeConfiguration = {};
   await aws.s3.send(new PutBucketNotificationConfigurationCommand({ Bucket: bucket, NotificationConfiguration: next }));
