@@ -14,9 +14,9 @@
  * - Sheets floating images (create, get): 100 requests a minute per app (Lark's create-float-image reference);
  *   one budget for both, the stricter reading.
  *
- * A call under several rules holds a slot of each (see LarkClient.call); the lists below name them narrowest
- * first, so a call waiting on a busy document or table holds no app-wide slot meanwhile, and since only the
- * last pacer of a list runs the request, no two calls can wait on each other.
+ * A call under several rules holds a slot of each (see LarkClient.call). Callers list them narrowest first (the
+ * document or table, then the app), so a call waiting on a busy document holds no app-wide slot meanwhile; as
+ * nothing waits while holding an app-wide slot, no two calls can wait on each other.
  */
 import { Pacer, PacerPerKey, type Pacing } from "./pacer";
 
@@ -65,22 +65,32 @@ export class LarkLimits {
     this.floatImageCalls = new Pacer(rate(100, MINUTE));
   }
 
-  /** The rules an edit of `documentId` through `endpoint` falls under. */
-  docxWrite(endpoint: DocxWrite, documentId: string): readonly Pacing[] {
-    return [this.documentEdits.for(documentId), this.docxWrites[endpoint]];
+  /** The per-app rule of a docx endpoint that edits. */
+  docxWrite(endpoint: DocxWrite): Pacing {
+    return this.docxWrites[endpoint];
   }
 
-  docxRead(endpoint: DocxRead): readonly Pacing[] {
-    return [this.docxReads[endpoint]];
+  /** The per-document rule every edit of `documentId` falls under, whatever the endpoint. */
+  documentEdit(documentId: string): Pacing {
+    return this.documentEdits.for(documentId);
   }
 
-  /** The rules a record write into a table falls under. */
-  recordWrite(appToken: string, tableId: string): readonly Pacing[] {
-    return [this.tableWrites.for(`${appToken}/${tableId}`), this.recordWrites];
+  docxRead(endpoint: DocxRead): Pacing {
+    return this.docxReads[endpoint];
   }
 
-  floatImages(): readonly Pacing[] {
-    return [this.floatImageCalls];
+  /** The per-app rule of record writes. */
+  recordWrite(): Pacing {
+    return this.recordWrites;
+  }
+
+  /** The rule that keeps a table's writes one at a time. */
+  tableWrite(appToken: string, tableId: string): Pacing {
+    return this.tableWrites.for(`${appToken}/${tableId}`);
+  }
+
+  floatImages(): Pacing {
+    return this.floatImageCalls;
   }
 }
 

@@ -10,6 +10,12 @@
  */
 import { TransientError } from "../errors";
 
+/**
+ * Epoch milliseconds with their fraction: a window measured in whole milliseconds could close up to one early,
+ * which matters when tests shrink windows to a few milliseconds.
+ */
+const preciseNow = () => performance.timeOrigin + performance.now();
+
 /** A reset longer than this is a misbehaving header, not a plan: the retry's own backoff takes over. */
 const MAX_PAUSE_MS = 60_000;
 
@@ -51,7 +57,7 @@ export class Pacer implements Pacing {
 
   constructor(private readonly opts: PacerOptions) {
     this.oneAtATime = opts.oneAtATime ?? true;
-    this.now = opts.now ?? Date.now;
+    this.now = opts.now ?? preciseNow;
     this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
