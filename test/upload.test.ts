@@ -219,7 +219,11 @@ describe("a file dropped into S3", () => {
   });
 
   const refusals: [string, Record<string, string> | undefined, RegExp][] = [
-    ["no tags and no default", undefined, /^missing-parent: tags lark-parent-type and lark-parent-node missing/],
+    [
+      "no tags and no default",
+      undefined,
+      /^missing-parent: no lark-target tag, no lark-parent-type and lark-parent-node tags, and no default destination/,
+    ],
     [
       "only the node",
       { "lark-parent-node": "doxcn1" },
