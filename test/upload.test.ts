@@ -222,7 +222,7 @@ describe("a file dropped into S3", () => {
     [
       "no tags and no default",
       undefined,
-      /^missing-parent: no lark-target tag, no lark-parent-type and lark-parent-node tags, and no default destination/,
+      /^missing-parent: neither a lark-target tag nor lark-parent-type and lark-parent-node tags are set and no default/,
     ],
     [
       "only the node",
