@@ -34,6 +34,7 @@ import {
   type SpreadsheetFixture,
   type SpreadsheetView,
 } from "./sheets";
+import { UPLOAD_RATE_RULE, UPLOAD_SLOT_RULE, uploadAdmission } from "./uploads";
 
 export type {
   Attachment,
@@ -49,8 +50,8 @@ export type {
 export type { DocumentFixture, DocumentView, DocxBlock, DocxDocument } from "./docx";
 export type { Endpoint, Fault, FaultRule } from "./faults";
 export type { ReceivedFile } from "./files";
-export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE } from "./media";
 export type { FloatImage, Sheet, Spreadsheet, SpreadsheetFixture, SpreadsheetView } from "./sheets";
+export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE } from "./uploads";
 
 export type RateRuleName = DocxRateRule | BitableRateRule | SheetsRateRule;
 
@@ -139,8 +140,9 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   const bitable = createBitable(context, { writeMs: opts.bitableWriteMs ?? 20 });
   const sheets = createSheets(context, { imageLimit: opts.sheetImageLimit ?? 4000 });
   const placements = [docx, bitable, sheets];
+  const admission = uploadAdmission(limits, opts.ratePerWindow ?? 5);
   const media = createMedia(context, {
-    ratePerWindow: opts.ratePerWindow ?? 5,
+    admission,
     keepBytes: opts.keepBytes ?? false,
     knownParentNodes: opts.knownParentNodes,
     targets: Object.fromEntries(placements.flatMap((family) => Object.entries(family.uploadTargets ?? {}))),
@@ -159,8 +161,8 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     uploads: files.length,
     requests: requests.length,
     tokenRequests: auth.requests(),
-    rateViolations: limits.refusals(media.rateRule),
-    concurrencyViolations: limits.refusals(media.oneAtATimeRule),
+    rateViolations: limits.refusals(UPLOAD_RATE_RULE),
+    concurrencyViolations: limits.refusals(UPLOAD_SLOT_RULE),
     maxInFlight,
     limitViolations: limits.refusalsByRule(),
   });
