@@ -1,5 +1,6 @@
 // A strict emulator of the Lark (Feishu) Open API endpoints this project uses, one module per API family:
-// auth (tenant_access_token), media (uploads), docx, bitable, sheets. It speaks real HTTP so that the real
+// auth (tenant_access_token), media (uploads), docx, bitable, sheets, Drive folders and files, import tasks,
+// permission members. It speaks real HTTP so that the real
 // client (and the official SDK) can be tested against it, and it rejects what Lark's documentation says Lark
 // rejects, with the same codes and HTTP statuses. Each family's header says what it chose where Lark's
 // documentation is silent.
@@ -21,11 +22,34 @@ import { createAuth } from "./auth";
 import { type Base, type BaseFixture, type BaseView, type BitableRateRule, createBitable } from "./bitable";
 import { drain } from "./bodies";
 import { createDocx, type DocumentFixture, type DocumentView, type DocxDocument, type DocxRateRule } from "./docx";
+import { createDriveFiles } from "./drive-files";
+import {
+  createFolders,
+  type DriveFolder,
+  type FolderFixture,
+  type FoldersRateRule,
+  type FolderView,
+  ROOT_FOLDER_TOKEN,
+} from "./drive-folders";
+import {
+  createImports,
+  type ImportJob,
+  type ImportOutcomeRule,
+  type ImportRateRule,
+  type ImportView,
+} from "./drive-import";
 import type { FamilyContext } from "./family";
 import { applyFault, arriveLate, FaultQueue, type FaultRule } from "./faults";
 import { FileStore, type ReceivedFile } from "./files";
 import { Limits, type RateLimit } from "./limits";
 import { createMedia } from "./media";
+import {
+  createPermissions,
+  type PermissionMember,
+  type PermissionsRateRule,
+  type PermissionTarget,
+  type PermissionView,
+} from "./permissions";
 import { type Ctx, contextOf, LarkError, type Params, type Route, Router, reply, sendJson } from "./server";
 import {
   createSheets,
@@ -48,12 +72,29 @@ export type {
   FieldType,
 } from "./bitable";
 export type { DocumentFixture, DocumentView, DocxBlock, DocxDocument } from "./docx";
+export type { DriveFolder, DriveItem, DriveItemType, FolderFixture, FolderView } from "./drive-folders";
+export type {
+  ImportFailureStatus,
+  ImportJob,
+  ImportOutcome,
+  ImportOutcomeRule,
+  ImportType,
+  ImportView,
+  ImportWarning,
+} from "./drive-import";
 export type { Endpoint, Fault, FaultRule } from "./faults";
 export type { ReceivedFile } from "./files";
+export type { MemberType, Perm, PermissionMember, PermissionTarget, PermissionView } from "./permissions";
 export type { FloatImage, Sheet, Spreadsheet, SpreadsheetFixture, SpreadsheetView } from "./sheets";
 export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE } from "./uploads";
 
-export type RateRuleName = DocxRateRule | BitableRateRule | SheetsRateRule;
+export type RateRuleName =
+  | DocxRateRule
+  | BitableRateRule
+  | SheetsRateRule
+  | FoldersRateRule
+  | ImportRateRule
+  | PermissionsRateRule;
 
 export interface LarkEmulatorOptions {
   port?: number;
@@ -74,6 +115,12 @@ export interface LarkEmulatorOptions {
   bitableWriteMs?: number;
   /** Distinct image tokens one spreadsheet may hold (default 4000, Lark's). */
   sheetImageLimit?: number;
+  /** Items one folder level may hold (default 1500, Lark's). */
+  folderItemLimit?: number;
+  /** How long an import job runs before its outcome (default 2000 ms, scaled by timeScale). */
+  importJobMs?: number;
+  /** The tenant's web origin in document and file URLs (default https://emulator.larksuite.com). */
+  tenantUrl?: string;
   log?: (line: string) => void;
 }
 export interface UploadRequestRecord {
@@ -100,6 +147,9 @@ export interface EmulatorState {
   documents: DocumentView[];
   bases: BaseView[];
   spreadsheets: SpreadsheetView[];
+  folders: FolderView[];
+  imports: ImportView[];
+  permissions: PermissionView[];
 }
 export interface LarkEmulator {
   url: string;
@@ -112,6 +162,7 @@ export interface LarkEmulator {
   clearFaults(): void;
   expireTokens(): void;
   deleteParentNode(node: string): void;
+  /** Every open chunked upload (media and Drive file) answers 1061021 from now on. */
   expireUploadIds(): void;
   /** Forget files, records, faults, rate windows, counters and every fixture; issued tokens stay valid. */
   reset(): void;
@@ -125,6 +176,20 @@ export interface LarkEmulator {
   spreadsheets: ReadonlyMap<string, Spreadsheet>;
   addSpreadsheet(token: string, fixture: SpreadsheetFixture): Spreadsheet;
   removeSpreadsheet(token: string): void;
+  /** The app's root folder, which an empty folder token means. */
+  rootFolderToken: string;
+  folders: ReadonlyMap<string, DriveFolder>;
+  /** A folder shared with the app (editable by default). */
+  addFolder(token: string, fixture?: FolderFixture): DriveFolder;
+  removeFolder(token: string): void;
+  /** Import jobs by ticket. */
+  imports: ReadonlyMap<string, ImportJob>;
+  /** How the next import task(s) created end (default: success). */
+  importOutcome(rule: ImportOutcomeRule): void;
+  /** Every ccm_import_open upload received so far is past its 5-minute window (1069913). */
+  expireImportUploads(): void;
+  /** Members granted by token. */
+  permissions: ReadonlyMap<string, { type: PermissionTarget; members: PermissionMember[] }>;
   state(): EmulatorState;
 }
 
@@ -135,22 +200,38 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   const faults = new FaultQueue();
   const auth = createAuth({ appId, appSecret, ttlMs: (opts.tokenTtlSeconds ?? 7200) * 1000 });
   let url = "";
-  const context: FamilyContext = { limits, files: new FileStore(), origin: () => url };
+  const context: FamilyContext = {
+    limits,
+    files: new FileStore(),
+    origin: () => url,
+    tenantUrl: opts.tenantUrl ?? "https://emulator.larksuite.com",
+    timeScale: opts.timeScale ?? 1,
+  };
+  const keepBytes = opts.keepBytes ?? false;
   const docx = createDocx(context);
   const bitable = createBitable(context, { writeMs: opts.bitableWriteMs ?? 20 });
   const sheets = createSheets(context, { imageLimit: opts.sheetImageLimit ?? 4000 });
-  const placements = [docx, bitable, sheets];
+  const folders = createFolders(context, { itemLimit: opts.folderItemLimit ?? 1500 });
+  const imports = createImports(context, folders, docx, { jobMs: opts.importJobMs ?? 2000 });
+  const permissions = createPermissions(context, {
+    folders,
+    documents: docx.documents,
+    bases: bitable.bases,
+    spreadsheets: sheets.spreadsheets,
+  });
+  const placements = [docx, bitable, sheets, imports];
   const admission = uploadAdmission(limits, opts.ratePerWindow ?? 5);
   const media = createMedia(context, {
     admission,
-    keepBytes: opts.keepBytes ?? false,
+    keepBytes,
     knownParentNodes: opts.knownParentNodes,
     targets: Object.fromEntries(placements.flatMap((family) => Object.entries(family.uploadTargets ?? {}))),
   });
-  const families = [media, ...placements];
+  const driveFiles = createDriveFiles(context, folders, { keepBytes, admission });
+  const families = [media, ...placements, folders, permissions];
 
   const api = new Router<Route>();
-  api.add(auth.route, ...families.flatMap((family) => family.routes));
+  api.add(auth.route, ...families.flatMap((family) => family.routes), ...driveFiles.routes);
 
   const requests: UploadRequestRecord[] = [];
   let openRecorded = 0; // every open request to a recorded endpoint, admitted or not
@@ -172,6 +253,9 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     documents: docx.snapshot(),
     bases: bitable.snapshot(),
     spreadsheets: sheets.snapshot(),
+    folders: folders.snapshot(),
+    imports: imports.snapshot(),
+    permissions: permissions.snapshot(),
   });
   const inspection: Record<string, () => unknown> = {
     "/__emulator/files": media.snapshot,
@@ -264,7 +348,10 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     clearFaults: () => faults.clear(),
     expireTokens: () => auth.expire(),
     deleteParentNode: (node) => media.deleteParentNode(node),
-    expireUploadIds: () => media.expireUploadIds(),
+    expireUploadIds: () => {
+      media.expireUploadIds();
+      driveFiles.expireUploadIds();
+    },
     reset: () => {
       for (const family of families) family.reset();
       requests.length = 0;
@@ -287,6 +374,14 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     spreadsheets: sheets.spreadsheets,
     addSpreadsheet: (token, fixture) => sheets.addSpreadsheet(token, fixture),
     removeSpreadsheet: (token) => sheets.removeSpreadsheet(token),
+    rootFolderToken: ROOT_FOLDER_TOKEN,
+    folders: folders.folders,
+    addFolder: (token, fixture) => folders.addFolder(token, fixture),
+    removeFolder: (token) => folders.removeFolder(token),
+    imports: imports.jobs,
+    importOutcome: (rule) => imports.importOutcome(rule),
+    expireImportUploads: () => imports.expireImportUploads(),
+    permissions: permissions.members,
     state,
   };
 }

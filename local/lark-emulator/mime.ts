@@ -21,10 +21,16 @@ const MIME: Record<string, string> = {
   pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
 };
 
-/** The lowercase extension without its dot; "" when the name has none. */
+/** The lowercase extension without its dot; "" when the name has none (a leading dot starts the name). */
 export function extensionOf(name: string): string {
   const dot = name.lastIndexOf(".");
-  return dot < 0 ? "" : name.slice(dot + 1).toLowerCase();
+  return dot <= 0 ? "" : name.slice(dot + 1).toLowerCase();
+}
+
+/** The name without its extension (a leading dot starts the name, not an extension). */
+export function withoutExtension(name: string): string {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 ? name.slice(0, dot) : name;
 }
 
 export const mimeOf = (name: string) => MIME[extensionOf(name)] ?? "application/octet-stream";

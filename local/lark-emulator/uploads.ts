@@ -15,10 +15,11 @@
 // - An upload id belongs to the API that issued it: a medias upload id is unknown (1061002) to files/upload_part.
 // - Image uploads (by the file name's extension) keep their bytes whatever keepBytes says, for the web view.
 
-import { createHash, randomInt } from "node:crypto";
+import { createHash } from "node:crypto";
 import ADLER32 from "adler-32";
 import { readJson, readMultipart } from "./bodies";
 import type { ReceivedFile } from "./files";
+import { randomDecimal } from "./ids";
 import type { Limit, Limits } from "./limits";
 import { isImageName } from "./mime";
 import { type Ctx, type Route, reply, replyData } from "./server";
@@ -90,8 +91,6 @@ export interface UploadFlow {
   /** Every open chunked upload's id answers 1061021 from now on. */
   expireUploadIds(): void;
 }
-
-const newUploadId = () => String(randomInt(1, 10)) + Array.from({ length: 18 }, () => randomInt(10)).join("");
 
 const isDecimal = (s: string) => /^\d+$/.test(s);
 const isJsonObjectString = (s: string) => {
@@ -197,7 +196,7 @@ export function createUploadFlow(destination: UploadDestination, opts: { keepByt
     if (error !== undefined) return reply(ctx, error);
     const full = checked(meta);
     const blockNum = Math.ceil(full.size / BLOCK_SIZE);
-    const uploadId = newUploadId();
+    const uploadId = randomDecimal(19);
     uploads.set(uploadId, { meta: full, blockNum, blocks: new Map(), expired: false });
     replyData(ctx, { upload_id: uploadId, block_size: BLOCK_SIZE, block_num: blockNum });
   }
