@@ -14,7 +14,8 @@
 // names in `Endpoint` (faults.ts), its codes in codes.ts, its rate rule names in `RateRuleName` below, and one
 // line each in startLarkEmulator and the LarkEmulator object for its fixtures.
 //
-// Standalone: node --import tsx local/lark-emulator/index.ts  (PORT, default 9876; LARK_APP_ID, LARK_APP_SECRET)
+// Standalone: node --import tsx local/lark-emulator/index.ts  (PORT, default 9876; VIEW_PORT for the web view,
+// default 9877; LARK_APP_ID, LARK_APP_SECRET)
 
 import http from "node:http";
 import { pathToFileURL } from "node:url";
@@ -59,6 +60,7 @@ import {
   type SpreadsheetView,
 } from "./sheets";
 import { UPLOAD_RATE_RULE, UPLOAD_SLOT_RULE, uploadAdmission } from "./uploads";
+import { type EmulatorView, startEmulatorView } from "./view";
 
 export type {
   Attachment,
@@ -87,6 +89,7 @@ export type { ReceivedFile } from "./files";
 export type { MemberType, Perm, PermissionMember, PermissionTarget, PermissionView } from "./permissions";
 export type { FloatImage, Sheet, Spreadsheet, SpreadsheetFixture, SpreadsheetView } from "./sheets";
 export { adler32Decimal, BLOCK_SIZE, MAX_UPLOAD_ALL_SIZE } from "./uploads";
+export { type EmulatorView, startEmulatorView } from "./view";
 
 export type RateRuleName =
   | DocxRateRule
@@ -121,6 +124,8 @@ export interface LarkEmulatorOptions {
   importJobMs?: number;
   /** The tenant's web origin in document and file URLs (default https://emulator.larksuite.com). */
   tenantUrl?: string;
+  /** Also serve the read-only web view (view.ts) on this port of 127.0.0.1 (0: any free port). */
+  viewPort?: number;
   log?: (line: string) => void;
 }
 export interface UploadRequestRecord {
@@ -191,6 +196,8 @@ export interface LarkEmulator {
   /** Members granted by token. */
   permissions: ReadonlyMap<string, { type: PermissionTarget; members: PermissionMember[] }>;
   state(): EmulatorState;
+  /** The web view, when viewPort was given; close() closes it too. */
+  view?: EmulatorView;
 }
 
 export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise<LarkEmulator> {
@@ -336,6 +343,8 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   const address = server.address() as { address: string; port: number; family: string };
   const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
   url = `http://${host}:${address.port}`;
+  const view =
+    opts.viewPort === undefined ? undefined : await startEmulatorView({ files, state }, { port: opts.viewPort });
 
   return {
     url,
@@ -360,11 +369,15 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
       auth.resetCount();
       maxInFlight = 0;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections(); // also ends hung requests and idle keep-alive sockets
-      }),
+    close: async () => {
+      await Promise.all([
+        view?.close(),
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections(); // also ends hung requests and idle keep-alive sockets
+        }),
+      ]);
+    },
     documents: docx.documents,
     addDocument: (documentId, fixture) => docx.addDocument(documentId, fixture),
     removeDocument: (documentId) => docx.removeDocument(documentId),
@@ -383,12 +396,14 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     expireImportUploads: () => imports.expireImportUploads(),
     permissions: permissions.members,
     state,
+    view,
   };
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const emulator = await startLarkEmulator({
     port: Number(process.env.PORT ?? 9876),
+    viewPort: Number(process.env.VIEW_PORT ?? 9877),
     appId: process.env.LARK_APP_ID || undefined,
     appSecret: process.env.LARK_APP_SECRET || undefined,
     log: (line) => console.log(line),
@@ -397,7 +412,8 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   console.log(`  LARK_APP_ID=${emulator.appId}`);
   console.log(`  LARK_APP_SECRET=${emulator.appSecret}`);
   console.log(`  received files: ${emulator.url}/__emulator/files   stats: ${emulator.url}/__emulator/stats`);
-  console.log(`  documents, bases, spreadsheets: ${emulator.url}/__emulator/state`);
+  console.log(`  everything it holds: ${emulator.url}/__emulator/state`);
+  console.log(`  see it in a browser: ${emulator.view?.url}`);
   const stop = () => void emulator.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
