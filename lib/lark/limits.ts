@@ -2,8 +2,9 @@
  * Every rate and concurrency rule of Lark's that the function must keep, declared once, with the pacer
  * that keeps each. One LarkLimits per process: every call under a rule, from any invocation, shares its pacer.
  *
- * - Media uploads (upload_all, upload_prepare / upload_part / upload_finish): 5 calls a second per app, and
- *   no two at once (Lark's upload_all reference: "不支持并发调用，且调用频率上限为 5 QPS").
+ * - Media and Drive file uploads (upload_all, upload_prepare / upload_part / upload_finish of the medias and the
+ *   files APIs): 5 calls a second per app, and no two at once (Lark's upload_all references: "不支持并发调用，且调用
+ *   频率上限为 5 QPS"); one rule for both APIs, which Lark states alike, and writes into a folder never overlap.
  * - docx writes (create block children, update a block, batch delete children): 3 requests a second per app for
  *   each of them (HTTP 400 + 99991400), and 3 edits a second per document across all of them (HTTP 429 +
  *   99991400) (Lark's create / update / batch-delete block references, "单篇文档并发编辑上限为每秒 3 次"). We also
