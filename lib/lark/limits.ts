@@ -15,6 +15,8 @@
  *   table (1254291 "同一个数据表不支持并发调用写接口").
  * - Sheets floating images (create, get): 100 requests a minute per app (Lark's create-float-image reference);
  *   one budget for both, the stricter reading.
+ * - Import tasks: creating one, 100 requests a minute per app (HTTP 429 + 1069923); reading one, 1000 a minute and
+ *   50 a second per app (Lark's create / get import task references).
  *
  * A call under several rules holds a slot of each (see LarkClient.call). Callers list them narrowest first (the
  * document or table, then the app), so a call waiting on a busy document holds no app-wide slot meanwhile; as
@@ -49,6 +51,8 @@ export class LarkLimits {
   private readonly recordWrites: Pacer;
   private readonly tableWrites: PacerPerKey;
   private readonly floatImageCalls: Pacer;
+  private readonly importCreates: Pacer;
+  private readonly importReads: readonly Pacer[];
 
   constructor(opts: LimitsOptions = {}) {
     const scale = opts.timeScale ?? 1;
@@ -65,6 +69,8 @@ export class LarkLimits {
     this.recordWrites = new Pacer(rate(50, SECOND));
     this.tableWrites = new PacerPerKey({ perWindow: Infinity, windowMs: 0, oneAtATime: true });
     this.floatImageCalls = new Pacer(rate(100, MINUTE));
+    this.importCreates = new Pacer(rate(100, MINUTE));
+    this.importReads = [new Pacer(rate(1000, MINUTE)), new Pacer(rate(50, SECOND))];
   }
 
   /** The per-app rule of a docx endpoint that edits. */
@@ -93,6 +99,18 @@ export class LarkLimits {
 
   floatImages(): Pacing {
     return this.floatImageCalls;
+  }
+
+  importCreate(): Pacing {
+    return this.importCreates;
+  }
+
+  /**
+   * The two rules of reading an import task, the minute's first: a call waiting on the second's window holds one
+   * of the minute's slots, which it is about to use anyway.
+   */
+  importRead(): readonly Pacing[] {
+    return this.importReads;
   }
 }
 
