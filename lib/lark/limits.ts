@@ -17,6 +17,7 @@
  *   one budget for both, the stricter reading.
  * - Import tasks: creating one, 100 requests a minute per app (HTTP 429 + 1069923); reading one, 1000 a minute and
  *   50 a second per app (Lark's create / get import task references).
+ * - Permission members: granting one, 100 requests a minute per app (Lark's add-collaborator reference).
  *
  * A call under several rules holds a slot of each (see LarkClient.call). Callers list them narrowest first (the
  * document or table, then the app), so a call waiting on a busy document holds no app-wide slot meanwhile; as
@@ -53,6 +54,7 @@ export class LarkLimits {
   private readonly floatImageCalls: Pacer;
   private readonly importCreates: Pacer;
   private readonly importReads: readonly Pacer[];
+  private readonly memberGrants: Pacer;
 
   constructor(opts: LimitsOptions = {}) {
     const scale = opts.timeScale ?? 1;
@@ -71,6 +73,7 @@ export class LarkLimits {
     this.floatImageCalls = new Pacer(rate(100, MINUTE));
     this.importCreates = new Pacer(rate(100, MINUTE));
     this.importReads = [new Pacer(rate(1000, MINUTE)), new Pacer(rate(50, SECOND))];
+    this.memberGrants = new Pacer(rate(100, MINUTE));
   }
 
   /** The per-app rule of a docx endpoint that edits. */
@@ -111,6 +114,10 @@ export class LarkLimits {
    */
   importRead(): readonly Pacing[] {
     return this.importReads;
+  }
+
+  permissionGrant(): Pacing {
+    return this.memberGrants;
   }
 }
 

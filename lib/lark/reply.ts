@@ -2,7 +2,7 @@
  * The one place that decides what a Lark reply means: success, a token to refresh, a transient fault
  * to retry, a misconfigured app, or a permanent rejection of this file. Codes and their meaning come
  * from the error tables of Lark's API references (media and Drive file uploads, docx blocks, base records, sheets
- * floating images, import tasks) and Lark's authentication documentation.
+ * floating images, import tasks, permission members) and Lark's authentication documentation.
  */
 import { ConfigurationError, RejectionError, TokenRejectedError, TransientError } from "../errors";
 
@@ -24,6 +24,8 @@ const TRANSIENT_CODES = new Set([
   1310217, 1310235, 1310242, 1315201, 1315202, 1315203,
   // Import tasks: too many requests (HTTP 429), internal errors (HTTP 500).
   1069923, 1069901, 1069903, 1069905,
+  // Permission members: internal error, concurrency error ("please retry").
+  1066001, 1066002,
 ]);
 /** The tenant token is invalid, expired or malformed: fetch a new one and retry once. */
 const TOKEN_CODES = new Set([99991661, 99991663, 99991665, 99991671]);
