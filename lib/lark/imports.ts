@@ -45,6 +45,14 @@ export function importExtensionOf(fileName: string): ImportExtension | undefined
   return Object.hasOwn(IMPORTS, extension) ? (extension as ImportExtension) : undefined;
 }
 
+/** Every extension Lark imports. */
+export const IMPORT_EXTENSIONS = Object.keys(IMPORTS) as ImportExtension[];
+
+/** The types Lark makes of this extension, its default first. */
+export function importTypes(extension: ImportExtension): ImportType[] {
+  return Object.keys(IMPORTS[extension]) as ImportType[];
+}
+
 /** The largest file of this extension Lark imports as `type`; undefined when it does not import it as that type. */
 export function importMaxBytes(extension: ImportExtension, type: ImportType): number | undefined {
   return (IMPORTS[extension] as Partial<Record<ImportType, number>>)[type];
