@@ -17,9 +17,10 @@
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { type Config, loadConfig, SECRET_VARIABLES } from "../lib/config";
 import { META_FILE_TOKEN, type RejectionCode, type SkipReason, TAG_ERROR } from "../lib/contract";
+import { decide } from "../lib/decide";
 import { ConfigurationError } from "../lib/errors";
 import type { ObjectRef } from "../lib/event";
-import { decide, processObject } from "../lib/pipeline";
+import { processObject } from "../lib/pipeline";
 import { createRuntime } from "../lib/runtime";
 import { createS3Client } from "../lib/s3-client";
 import { Progress } from "./backfill/progress";
