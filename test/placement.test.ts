@@ -248,6 +248,20 @@ describe("base: a new record whose attachment field holds the file", () => {
     assert.equal(stack.lark.files[0]!.parentType, "bitable_file");
   });
 
+  test("a crash between creating the record and uploading, then the retry: one record", async () => {
+    const { key, event } = await drop(`base:${BASE}/${TABLE}`, PDF, { name: "early.pdf" });
+    stack.lark.injectFault({ fault: fault(1061001, 500), path: "upload_all", times: 100 });
+    await assert.rejects(stack.handler(event));
+    assert.equal(records().length, 1, "the empty record the crash left");
+    stack.lark.clearFaults();
+    await stack.handler(event);
+    assert.equal(records().length, 1, "found again through its client_token, not made twice");
+    assert.equal(
+      (records()[0]!.fields.Attachment as { file_token: string }[])[0]!.file_token,
+      (await stack.head(key)).Metadata?.["lark-file-token"],
+    );
+  });
+
   test("a crash between creating the record and setting its field, then the retry: one record", async () => {
     const { key, event } = await drop(`base:${BASE}/${TABLE}`, PDF, { name: "crash.pdf" });
     stack.lark.injectFault({ fault: fault(1254607, 200), path: "bitable.appTableRecord.update", times: 100 });
@@ -310,6 +324,21 @@ describe("sheet: a floating image anchored at a cell", () => {
     await stack.handler(event);
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^not-an-image: /);
     assert.equal(stack.lark.stats().requests, 0);
+  });
+
+  test("a crash between uploading and placing, then the retry: one floating image", async () => {
+    const { key, event } = await drop(`sheet:${SHEET_TOKEN}/${SHEET}/D4`, PNG, { name: "between.png" });
+    stack.lark.injectFault({
+      fault: fault(1310235, 200),
+      path: "sheets.spreadsheetSheetFloatImage.create",
+      times: 100,
+    });
+    await assert.rejects(stack.handler(event));
+    assert.equal(floatImages().length, 0);
+    stack.lark.clearFaults();
+    await stack.handler(event);
+    assert.equal(floatImages().length, 1);
+    assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], floatImages()[0]!.token);
   });
 
   test("a crash after the image was placed: the retry finds it and writes back the token it shows", async () => {
