@@ -59,6 +59,8 @@ export interface OutcomeLine {
   durationMs: number;
   /** The size the event or listing announced, used when the outcome does not carry one. */
   size?: number;
+  /** Said instead of a skip's reason, when the reason alone would mislead (another run's upload). */
+  said?: string;
   /** Said after the outcome, e.g. why a skip is expected. */
   note?: string;
   /** Render the whole line dimmed (an expected, uninteresting event). */
@@ -82,7 +84,7 @@ export function outcomeLine(line: OutcomeLine, paint: Paint, at = new Date()): s
       break;
     case "skipped":
       label = "skipped ";
-      detail = [outcome.reason, outcome.fileToken && `file_token ${outcome.fileToken}`, outcome.detail]
+      detail = [line.said ?? outcome.reason, outcome.fileToken && `file_token ${outcome.fileToken}`, outcome.detail]
         .filter(Boolean)
         .join("  ");
       break;

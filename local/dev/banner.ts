@@ -1,0 +1,70 @@
+/**
+ * What `npm start` prints once everything runs: first what a new user does next (drop a file in, watch,
+ * see what Lark holds), then the other ways in, then where things run. It fits a first screen.
+ */
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../local-s3";
+import type { Paint } from "../shared/format";
+import { formatMs } from "../shared/format";
+import type { DemoTarget } from "./fixtures";
+
+export interface BannerFacts {
+  s3Endpoint: string;
+  bucket: string;
+  s3Dir: string;
+  functionLog: string;
+  /** The emulator, or the real Lark the function calls. */
+  lark: { emulator: true; url: string; appId: string; log: string } | { emulator: false; url: string; appId: string };
+  /** Where untagged files go (`<type>:<node>`), and whether it is the demo one; absent when nowhere. */
+  defaultParent?: { target: string; demo: boolean };
+  tagWaitMs: number;
+  demoTargets: DemoTarget[];
+  /** An example of tags naming a destination, for the AWS CLI line. */
+  exampleTagging: string;
+  retries: number;
+}
+
+export function banner(facts: BannerFacts, paint: Paint): string[] {
+  const { s3Endpoint, bucket, lark } = facts;
+  const lines = [paint.bold(`s3-to-lark: local stack on s3://${bucket}`), "Next, in another shell:"];
+  lines.push(`  1. drop a file in     npm run put -- ./report.pdf --wait`);
+  lines.push(`  2. watch here         one line per object (the function's JSON logs: ${facts.functionLog})`);
+  // The emulator's web view, once it has one, takes this line: "see what Lark holds: http://127.0.0.1:<port>/".
+  lines.push(
+    lark.emulator
+      ? `  3. see what Lark has  curl -s ${lark.url}/__emulator/state`
+      : `  3. see what Lark has  your tenant at ${lark.url}`,
+  );
+  const wait = facts.tagWaitMs ? `, once their tags had ${formatMs(facts.tagWaitMs)} to arrive (TAG_WAIT_MS)` : "";
+  if (facts.defaultParent) {
+    const demo = facts.defaultParent.demo ? " (the demo base)" : "";
+    lines.push(`Untagged files go to ${facts.defaultParent.target}${demo}${wait}.`);
+  } else {
+    lines.push(
+      paint.yellow(`No default parent: an untagged file is refused (lark-upload-error: missing-parent${wait}).`),
+      paint.yellow(`  Tag files with a destination, or set LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE.`),
+    );
+  }
+  if (facts.demoTargets.length) {
+    lines.push("Place a file on a demo target:");
+    for (const { file, target } of facts.demoTargets) lines.push(`  npm run put -- ${file} --target ${target}`);
+  }
+  const { accessKeyId, secretAccessKey } = LOCAL_CREDENTIALS;
+  lines.push(
+    "With the AWS CLI (any version), the tags in the same call:",
+    `  export AWS_ACCESS_KEY_ID=${accessKeyId} AWS_SECRET_ACCESS_KEY=${secretAccessKey} AWS_REGION=${LOCAL_REGION}`,
+    `  aws --endpoint-url ${s3Endpoint} s3api put-object --bucket ${bucket} --key report.pdf --body ./report.pdf ` +
+      `--tagging '${facts.exampleTagging}'`,
+    paint.dim(
+      `  (AWS CLI 2.13+ and 1.29+ also read AWS_ENDPOINT_URL_S3=${s3Endpoint} in place of --endpoint-url; ` +
+        `older ones, e.g. Debian's 2.9, ignore it and call AWS)`,
+    ),
+  );
+  lines.push(
+    `S3 (s3rver)     ${s3Endpoint}   objects in ${facts.s3Dir}/`,
+    lark.emulator
+      ? `Lark emulator   ${lark.url}   app ${lark.appId}, requests in ${lark.log}`
+      : `Lark            ${lark.url}   app ${lark.appId}   (REAL Lark: the emulator is not started)`,
+    `function        lib/handler.ts on new objects and tag changes, one event at a time, ${facts.retries} retries`,
+  );
+  return lines;
+}
