@@ -2,10 +2,11 @@
  * The function's settings, read from the environment and validated once: a bad value fails loudly, naming
  * the variable, instead of misbehaving later.
  */
-import { ConfigurationError } from "./errors";
+import { ConfigurationError, type RejectionError } from "./errors";
 import { MEDIA_UPLOADS_PER_SECOND } from "./lark/limits";
 import { isParentType, PARENT_TYPES, type ParentType, UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
 import { LOG_LEVELS } from "./log";
+import { type Destination, parseDestination } from "./target";
 
 export type LargeFileMode = "reject" | "chunked";
 
@@ -27,6 +28,10 @@ export interface Config {
   appId: string;
   appSecret: SecretSource;
   defaultParent?: { type: ParentType; node: string };
+  /** Where an object without destination tags goes (before defaultParent). */
+  defaultTarget?: Destination;
+  /** The attachment field of a `base:` target when the object names none. */
+  baseAttachmentField: string;
   maxFileBytes: number;
   largeFiles: LargeFileMode;
   /** Lark allows 5 upload calls a second per app; lower it to leave room for other callers. */
@@ -64,6 +69,8 @@ export function loadConfig(env: Env = process.env): Config {
     appId: required(env, "LARK_APP_ID", problems),
     appSecret: secretSource(env, problems),
     defaultParent: defaultParent(env, problems),
+    defaultTarget: defaultTarget(env, problems),
+    baseAttachmentField: env.LARK_BASE_ATTACHMENT_FIELD?.trim() || "Attachment",
     maxFileBytes,
     largeFiles,
     uploadsPerSecond: intSetting(
@@ -149,6 +156,17 @@ function defaultParent(env: Env, problems: Problems): Config["defaultParent"] {
     problems.add(`LARK_DEFAULT_PARENT_TYPE must be one of ${PARENT_TYPES.join(", ")}, got "${type}"`);
   } else return { type, node };
   return undefined;
+}
+
+function defaultTarget(env: Env, problems: Problems): Destination | undefined {
+  const value = env.LARK_DEFAULT_TARGET?.trim();
+  if (!value) return undefined;
+  try {
+    return parseDestination(value);
+  } catch (err) {
+    problems.add(`LARK_DEFAULT_TARGET: ${(err as RejectionError).reason}`);
+    return undefined;
+  }
 }
 
 function secretSource(env: Env, problems: Problems): SecretSource {

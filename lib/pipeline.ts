@@ -22,10 +22,13 @@ import {
   type Tags,
   userMetadata,
 } from "./contract";
-import { ObjectChangedError, RejectionError, TransientError } from "./errors";
+import { ObjectChangedError, RejectionError, TagLimitError, TransientError } from "./errors";
 import { actionOf, type ObjectRef } from "./event";
-import type { LarkMedia, UploadResult } from "./lark/media";
+import { imageSize } from "./image-info";
+import { type CallCounter, newCounter } from "./lark/client";
+import type { LarkFile, LarkMedia, UploadResult } from "./lark/media";
 import { UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
+import { type PlacementApis, place, type Uploaded } from "./placements";
 import type { RetryOptions } from "./retry";
 import type { ObjectHead, ObjectLocation, OpenObject, S3Objects } from "./s3-objects";
 import { namesDestination, resolveTarget, type Target } from "./target";
@@ -50,9 +53,12 @@ export type Outcome =
   | { kind: "failed"; error: Error; calls?: number; fileToken?: string };
 
 export interface PipelineDeps {
-  config: Pick<Config, "maxFileBytes" | "largeFiles" | "defaultParent" | "maxAttempts" | "tagWaitMs">;
+  config: Pick<
+    Config,
+    "maxFileBytes" | "largeFiles" | "defaultParent" | "defaultTarget" | "baseAttachmentField" | "maxAttempts" | "tagWaitMs"
+  >;
   s3: S3Objects;
-  lark: LarkMedia;
+  lark: PlacementApis & { media: LarkMedia };
 }
 
 export interface RunOptions {
@@ -185,7 +191,7 @@ function judge(
     // Done, unless the object's own tags now name another destination: then it goes there too.
     if (!namesDestination(tags)) return skip("already-uploaded", { fileToken: uploaded.fileToken });
     try {
-      target = resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
+      target = targetOf(ref, head, tags, deps);
     } catch (err) {
       // New tags that are wrong deserve an answer; the upload that was made stays valid.
       if (err instanceof RejectionError && actionOf(ref) === "retag") return refuse(err);
@@ -203,14 +209,25 @@ function judge(
   const pending = placementOf(tags[TAG_PENDING_METADATA]);
   if (pending) return { kind: "finish", at, head, tags, placement: pending };
   try {
-    target ??= resolveTarget(ref.key, head.size, tags, deps.config.defaultParent);
-    checkSize(head.size, deps.config);
+    target ??= targetOf(ref, head, tags, deps);
+    checkSize(target, deps.config);
     checkMetadata(at, head, target);
     return { kind: "upload", at, head, tags, target, replaces: uploaded?.target };
   } catch (err) {
     if (err instanceof RejectionError) return refuse(err);
     throw err;
   }
+}
+
+function targetOf(ref: ObjectRef, head: ObjectHead, tags: Tags, deps: PipelineDeps): Target {
+  const { defaultTarget, defaultParent, baseAttachmentField } = deps.config;
+  return resolveTarget({
+    key: ref.key,
+    size: head.size,
+    contentType: head.contentType,
+    tags,
+    defaults: { target: defaultTarget, parent: defaultParent, baseField: baseAttachmentField },
+  });
 }
 
 /**
@@ -262,26 +279,42 @@ async function uploadAndWriteBack(
   run: RunOptions,
 ): Promise<Outcome> {
   const { at, head, tags, target, opened } = decision;
-  let result: UploadResult;
+  const retry: RetryOptions = { maxAttempts: deps.config.maxAttempts, deadline: run.deadline, onRetry: run.onRetry };
+  const bytes = objectBytes(deps.s3, at, head, opened);
+  const counter: CallCounter & { checksumRefused?: boolean } = newCounter();
+  let placement: Placement;
   try {
-    result = await upload(deps, at, head, target, run, opened);
-    run.debug?.("Lark took the file", { fileToken: result.fileToken, calls: result.calls, larkMs: result.larkMs });
+    placement = await place(deps.lark, {
+      target,
+      seed: `${at.bucket}/${at.key}@${head.versionId ?? head.eTag} -> ${target.target} after ${decision.replaces ?? "-"}`,
+      retry,
+      counter,
+      upload: async (file, opts) => {
+        const result = await uploadBytes(deps.lark.media, bytes, file, retry, opts?.imageSize ?? false);
+        counter.calls += result.calls;
+        counter.larkMs += result.larkMs;
+        if (result.checksumRefused) counter.checksumRefused = true;
+        run.debug?.("Lark took the file", { fileToken: result.fileToken, calls: result.calls, larkMs: result.larkMs });
+        return result;
+      },
+    });
   } catch (err) {
     if (err instanceof RejectionError) return await reject(deps, at, tags, err, head.size);
     throw err;
+  } finally {
+    bytes.discard();
   }
-  const placement: Placement = { [META_FILE_TOKEN]: result.fileToken, [META_TARGET]: target.target };
   return (
-    (await writeBack(deps, at, head, tags, placement, result.calls)) ?? {
+    (await writeBack(deps, at, head, tags, placement, counter.calls)) ?? {
       kind: "uploaded",
-      fileToken: result.fileToken,
+      fileToken: placement[META_FILE_TOKEN],
       size: head.size,
       target: target.target,
       route: routeFor(head.size),
-      calls: result.calls,
-      larkMs: result.larkMs,
+      calls: counter.calls,
+      larkMs: counter.larkMs,
       ...(decision.replaces ? { replaces: decision.replaces } : {}),
-      ...(result.checksumRefused ? { checksumRefused: true } : {}),
+      ...(counter.checksumRefused ? { checksumRefused: true } : {}),
     }
   );
 }
@@ -325,7 +358,7 @@ function describeDecision(decision: Decision): Record<string, unknown> {
         decision: decision.kind,
         size: decision.head.size,
         target: decision.target.target,
-        name: decision.target.file.name,
+        name: decision.target.name,
         readAtOnce: decision.opened !== undefined,
         replaces: decision.replaces,
       };
@@ -357,9 +390,18 @@ function staleness(ref: ObjectRef, head: ObjectHead): string | undefined {
   return undefined;
 }
 
-function checkSize(size: number, config: PipelineDeps["config"]): void {
+/** Lark shows a floating image of at most 20 MB. */
+const FLOAT_IMAGE_MAX_BYTES = UPLOAD_ALL_MAX_BYTES;
+
+function checkSize(target: Target, config: PipelineDeps["config"]): void {
+  const { size } = target;
   if (size === 0)
     throw new RejectionError("the object is empty and Lark does not take empty files", { code: "empty-file" });
+  if (target.kind === "sheet" && size > FLOAT_IMAGE_MAX_BYTES) {
+    throw new RejectionError(`${size} bytes is above the ${FLOAT_IMAGE_MAX_BYTES} bytes a floating image may be`, {
+      code: "too-large",
+    });
+  }
   if (size > config.maxFileBytes) {
     const why =
       config.largeFiles === "reject" && size > UPLOAD_ALL_MAX_BYTES
@@ -371,39 +413,54 @@ function checkSize(size: number, config: PipelineDeps["config"]): void {
   }
 }
 
-async function upload(
-  deps: PipelineDeps,
-  at: ObjectLocation,
-  head: ObjectHead,
-  target: Target,
-  run: RunOptions,
-  opened?: OpenObject,
-): Promise<UploadResult> {
-  const retry: RetryOptions = { maxAttempts: deps.config.maxAttempts, deadline: run.deadline, onRetry: run.onRetry };
-  // The open response is read first; a later pass (a chunked upload started over) opens the object again.
+/**
+ * The object's bytes, to be read once per upload: the GetObject response already open is read first, a later
+ * upload (a placement made again, a chunked flow started over) opens the object again, pinned to its ETag.
+ */
+function objectBytes(s3: S3Objects, at: ObjectLocation, head: ObjectHead, opened?: OpenObject) {
   let first = opened;
-  const read = async function* (blockSize: number): AsyncGenerator<Block> {
-    const source = first ?? (await deps.s3.open(at, head.eTag));
-    first = undefined;
-    if (!source) throw new ObjectChangedError("the object is gone");
-    yield* source.blocks(blockSize);
+  return {
+    async *read(blockSize: number): AsyncGenerator<Block> {
+      const source = first ?? (await s3.open(at, head.eTag));
+      first = undefined;
+      if (!source) throw new ObjectChangedError("the object is gone");
+      yield* source.blocks(blockSize);
+    },
+    discard: () => first?.discard(),
   };
-  try {
-    if (head.size <= UPLOAD_ALL_MAX_BYTES) {
-      // The checksum must be known before the file part is sent, so the whole object is held once.
-      for await (const whole of read(head.size)) return await deps.lark.uploadAll(target.file, whole, retry);
-      throw new TransientError("the object body was empty");
+}
+
+async function uploadBytes(
+  media: LarkMedia,
+  bytes: ReturnType<typeof objectBytes>,
+  file: LarkFile,
+  retry: RetryOptions,
+  wantsImageSize: boolean,
+): Promise<UploadResult & Uploaded> {
+  let head: Block | undefined;
+  const blocks = async function* (blockSize: number): AsyncGenerator<Block> {
+    for await (const block of bytes.read(blockSize)) {
+      head ??= block;
+      yield block;
     }
-    return await deps.lark.uploadChunked(target.file, read, retry);
-  } finally {
-    first?.discard();
+  };
+  const sized = (result: UploadResult): UploadResult & Uploaded => {
+    const size = wantsImageSize && head ? imageSize(head.parts) : undefined;
+    return size ? { ...result, imageSize: size } : result;
+  };
+  if (file.size <= UPLOAD_ALL_MAX_BYTES) {
+    // The checksum must be known before the file part is sent, so the whole object is held once.
+    for await (const whole of blocks(file.size)) return sized(await media.uploadAll(file, whole, retry));
+    throw new TransientError("the object body was empty");
   }
+  return sized(await media.uploadChunked(file, blocks, retry));
 }
 
 /**
- * Tells the user on the object. The tag is the visible answer, so failing to write it (TagLimitError) is a
- * failure. A refusal the object already shows is not written again: that write would announce a tag change,
- * which would have the object decided again, in a loop.
+ * Tells the user on the object. A refusal the object already shows is not written again: that write would
+ * announce a tag change, which would have the object decided again, in a loop. An object that already has the
+ * 10 tags S3 allows cannot be told: it is refused as `too-many-tags` (no retry can help, removing a tag does,
+ * and that tag change decides it again), with the refusal it could not be given in the reason and the log.
  */
 async function reject(
   deps: PipelineDeps,
@@ -412,6 +469,11 @@ async function reject(
   err: RejectionError,
   size: number,
 ): Promise<Outcome> {
-  await deps.s3.tagError(at, tags, errorTagValue(err));
+  try {
+    await deps.s3.tagError(at, tags, errorTagValue(err));
+  } catch (tagErr) {
+    if (!(tagErr instanceof TagLimitError)) throw tagErr;
+    return { kind: "rejected", code: "too-many-tags", reason: tagErr.message, size, larkCode: err.larkCode };
+  }
   return { kind: "rejected", code: err.code, reason: err.reason, size, larkCode: err.larkCode };
 }

@@ -3,10 +3,13 @@
  * invocation: clients with their keep-alive connections, the token cache and Lark's pacers.
  */
 import { type Config, loadConfig } from "./config";
+import { LarkBitable } from "./lark/bitable";
 import { LarkClient } from "./lark/client";
+import { LarkDocx } from "./lark/docx";
 import { LarkHttp } from "./lark/http";
 import { LarkLimits } from "./lark/limits";
 import { LarkMedia } from "./lark/media";
+import { LarkSheets } from "./lark/sheets";
 import { TenantTokens } from "./lark/token";
 import type { PipelineDeps } from "./pipeline";
 import { createS3Client } from "./s3-client";
@@ -30,6 +33,11 @@ export function createRuntime(config: Config = loadConfig(), opts: RuntimeOption
   return {
     config,
     s3: new S3Objects(s3, { verifyTagsAfterCopy: config.radosgwWorkarounds }),
-    lark: new LarkMedia(client, limits),
+    lark: {
+      media: new LarkMedia(client, limits),
+      docx: new LarkDocx(client, limits),
+      bitable: new LarkBitable(client, limits),
+      sheets: new LarkSheets(client, limits),
+    },
   };
 }

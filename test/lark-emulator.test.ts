@@ -808,6 +808,7 @@ describe("introspection endpoints and bookkeeping", () => {
       rateViolations: 0,
       concurrencyViolations: 0,
       maxInFlight: 0,
+      limitViolations: {},
     });
     assert.equal(emu.files.length, 0);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("abc"))), 200, 0); // tokens stay valid

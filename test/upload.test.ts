@@ -9,7 +9,9 @@ import { after, before, beforeEach, describe, test } from "node:test";
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
 import ADLER32 from "adler-32";
 import { originOf } from "../lib/contract";
+import { toTagSet } from "../lib/s3-objects";
 import { toAwsRecord } from "../local/local-s3";
+import { otherEvent } from "./support/envelopes";
 import { BACKEND, bytes, type Stack, startStack, TO_DOCX } from "./support/stack";
 
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
@@ -125,6 +127,33 @@ describe("a file dropped into S3", () => {
       assert.equal(stack.lark.files[0]!.fileName, key.slice(key.lastIndexOf("/") + 1));
       assert.equal(stack.lark.files[0]!.sha256, sha256(body));
       assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], stack.lark.files[0]!.fileToken);
+    });
+  }
+
+  for (const [what, name, char] of [
+    ["a line feed", "line\nfeed.txt", "U+000A"],
+    ["a carriage return", "scan\r.pdf", "U+000D"],
+    ["a tab", "tab\tseparated.csv", "U+0009"],
+  ] as const) {
+    test(`a name holding ${what} is refused with invalid-file-name, not uploaded under another name`, async () => {
+      const key = `control/${name}`;
+      const put = await stack.put(key, "x", { tags: TO_DOCX });
+      await stack.handler(put);
+      assert.equal(stack.lark.stats().requests, 0);
+      assert.equal(
+        (await stack.tags(key))["lark-upload-error"],
+        `invalid-file-name: the file name holds the control character ${char} set the lark-file-name tag`,
+      );
+      // The user's way out: a name of their choosing, and the tag change decides the object again.
+      await stack.s3.send(
+        new PutObjectTaggingCommand({
+          Bucket: stack.bucket,
+          Key: key,
+          Tagging: { TagSet: toTagSet({ ...TO_DOCX, "lark-file-name": "renamed.txt" }) },
+        }),
+      );
+      await stack.handler(otherEvent(put.Records[0]!, "ObjectTagging:Put"));
+      assert.equal(stack.lark.files[0]!.fileName, "renamed.txt");
     });
   }
 

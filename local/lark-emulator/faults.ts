@@ -1,6 +1,6 @@
-// Injected faults: the next request(s) to an endpoint get a chosen failure instead of being processed.
-// Endpoints are named as the tests and the fault rules address them; a rule without a path means the media
-// upload endpoints, as it did before other families existed.
+// Injected faults: the next request(s) to an endpoint get a chosen failure instead of being processed, or (delay)
+// reach Lark late. Endpoints are named as the tests and the fault rules address them; a rule without a path means
+// the media upload endpoints, as it did before other families existed.
 
 import http from "node:http";
 import type { BitableEndpoint } from "./bitable";
@@ -15,7 +15,9 @@ export type Fault =
   | { kind: "code"; code: number; httpStatus?: number; msg?: string; headers?: Record<string, string> }
   | { kind: "http"; status: number; body?: string; contentType?: string }
   | { kind: "reset" }
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** The request is processed as if it arrived `ms` later; a client that gives up meanwhile leaves no trace. */
+  | { kind: "delay"; ms: number };
 
 /** Every endpoint by the name fault rules use: media's by their last path segment, the others as the official
  * SDK calls them (`client.docx.v1.documentBlock.patch` is "docx.documentBlock.patch"). */
@@ -55,8 +57,27 @@ export class FaultQueue {
   }
 }
 
+/** Wait `ms`, or less when the client goes away first: true when the client is still there to be answered. */
+export function arriveLate(ctx: Ctx, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const gone = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      ctx.res.off("close", gone);
+      resolve(!ctx.req.socket.destroyed);
+    }, ms);
+    ctx.res.once("close", gone);
+  });
+}
+
 /** Answer `ctx` with `fault`; a simulated throttle carries `throttleHeaders`, as a real one does. */
-export async function applyFault(ctx: Ctx, fault: Fault, throttleHeaders: () => Record<string, string>): Promise<void> {
+export async function applyFault(
+  ctx: Ctx,
+  fault: Exclude<Fault, { kind: "delay" }>,
+  throttleHeaders: () => Record<string, string>,
+): Promise<void> {
   switch (fault.kind) {
     case "reset":
       ctx.req.socket.destroy();

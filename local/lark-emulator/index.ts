@@ -4,8 +4,9 @@
 // rejects, with the same codes and HTTP statuses. Each family's header says what it chose where Lark's
 // documentation is silent.
 //
-// Every API request goes through the same admission, in this order: injected fault, auth (the bearer
-// tenant_access_token), the route's limits, then the family's handler (which reads and judges the body).
+// Every API request goes through the same admission, in this order: injected fault (a delay postpones all that
+// follows), auth (the bearer tenant_access_token), the route's limits, then the family's handler (which reads and
+// judges the body).
 //
 // Adding a family: a module exporting `create<Family>(context: FamilyContext): Family` (routes with their
 // endpoint names and limits, upload targets for the media parent types it owns, reset, snapshot), its endpoint
@@ -21,7 +22,7 @@ import { type Base, type BaseFixture, type BaseView, type BitableRateRule, creat
 import { drain } from "./bodies";
 import { createDocx, type DocumentFixture, type DocumentView, type DocxDocument, type DocxRateRule } from "./docx";
 import type { FamilyContext } from "./family";
-import { applyFault, FaultQueue, type FaultRule } from "./faults";
+import { applyFault, arriveLate, FaultQueue, type FaultRule } from "./faults";
 import { FileStore, type ReceivedFile } from "./files";
 import { Limits, type RateLimit } from "./limits";
 import { createMedia } from "./media";
@@ -88,6 +89,9 @@ export interface EmulatorStats {
   concurrencyViolations: number;
   maxInFlight: number;
   requests: number;
+  /** Requests refused by a limit since the last reset, by rule (RateRuleName, "media", "media.one_at_a_time",
+   * "bitable.table_writes"…): `{}` when no limit of any family was hit. */
+  limitViolations: Record<string, number>;
 }
 /** GET /__emulator/state: everything the emulator holds, as JSON, without file bytes. */
 export interface EmulatorState {
@@ -158,6 +162,7 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
     rateViolations: limits.refusals(media.rateRule),
     concurrencyViolations: limits.refusals(media.oneAtATimeRule),
     maxInFlight,
+    limitViolations: limits.refusalsByRule(),
   });
 
   const state = (): EmulatorState => ({
@@ -175,7 +180,9 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
   async function serve(ctx: Ctx, route: Route, params: Params) {
     const routeLimits = route.limits?.(params) ?? [];
     const fault = faults.take(route.endpoint);
-    if (fault) {
+    if (fault?.kind === "delay") {
+      if (!(await arriveLate(ctx, fault.ms))) return; // the client gave up before the request reached Lark
+    } else if (fault) {
       const rate = routeLimits.find((l): l is RateLimit => l.kind === "rate");
       return applyFault(ctx, fault, () => (rate ? limits.headers(rate) : {}));
     }

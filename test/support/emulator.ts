@@ -51,7 +51,7 @@ export async function call(
   emu: LarkEmulator,
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
   path: string,
-  opts: { token?: string; body?: unknown; query?: Record<string, string | number> } = {},
+  opts: { token?: string; body?: unknown; query?: Record<string, string | number>; timeoutMs?: number } = {},
 ): Promise<Answer> {
   const query = new URLSearchParams(Object.entries(opts.query ?? {}).map(([k, v]): [string, string] => [k, String(v)]));
   const headers: Record<string, string> = {};
@@ -61,6 +61,7 @@ export async function call(
     method,
     headers,
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: giveUpAfter(opts.timeoutMs),
   });
   const text = await r.body.text();
   return { status: r.statusCode, headers: r.headers, json: text ? JSON.parse(text) : undefined };
@@ -80,8 +81,11 @@ export interface UploadInto {
   bytes?: Buffer;
 }
 
+/** A client that gives up after `ms` (rejecting with a TimeoutError); none when undefined. */
+const giveUpAfter = (ms: number | undefined) => (ms === undefined ? undefined : AbortSignal.timeout(ms));
+
 /** A raw upload_all; answers with Lark's envelope (data.file_token on success). */
-export async function upload(emu: LarkEmulator, token: string, into: UploadInto): Promise<Answer> {
+export async function upload(emu: LarkEmulator, token: string, into: UploadInto, timeoutMs?: number): Promise<Answer> {
   const bytes = into.bytes ?? Buffer.from("image bytes");
   const form = new FormData();
   form.append("file_name", into.fileName ?? "picture.png");
@@ -94,6 +98,7 @@ export async function upload(emu: LarkEmulator, token: string, into: UploadInto)
     method: "POST",
     headers: { ...form.getHeaders(), authorization: `Bearer ${token}` },
     body: form.getBuffer(),
+    signal: giveUpAfter(timeoutMs),
   });
   return { status: r.statusCode, headers: r.headers, json: await r.body.json() };
 }
