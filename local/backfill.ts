@@ -27,7 +27,7 @@ import { Progress } from "./backfill/progress";
 import { cli } from "./shared/cli";
 import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./shared/format";
 import { missingAwsSettings, useLocalKeysFor } from "./shared/s3-access";
-import { readStackInfo, sameEndpoint, shown, stateDir } from "./shared/state";
+import { DEFAULT_DESTINATION_VARIABLES, readStackInfo, sameEndpoint, shown, stateDir } from "./shared/state";
 
 const USAGE = `usage: npm run backfill -- s3://BUCKET[/PREFIX] [--dry-run] [--retry-errors]
 
@@ -98,12 +98,7 @@ function useDevStackLark(e: Record<string, string | undefined>): void {
     LARK_APP_SECRET: info.emulator.appSecret,
     LARK_BASE_URL: info.emulator.baseUrl,
   });
-  if (info.defaultParent && !e.LARK_DEFAULT_PARENT_TYPE?.trim() && !e.LARK_DEFAULT_PARENT_NODE?.trim()) {
-    Object.assign(e, {
-      LARK_DEFAULT_PARENT_TYPE: info.defaultParent.type,
-      LARK_DEFAULT_PARENT_NODE: info.defaultParent.node,
-    });
-  }
+  if (!DEFAULT_DESTINATION_VARIABLES.some((v) => e[v]?.trim())) Object.assign(e, info.defaults);
   notes.push(
     `Lark: the emulator of npm start at ${info.emulator.baseUrl} (from ${shown(stateDir(e))}/env.json; set LARK_* to override)`,
   );

@@ -14,18 +14,17 @@ import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { type Config, intSetting, loadConfig, SECRET_VARIABLES } from "../lib/config";
-import { TAG_PARENT_NODE, TAG_PARENT_TYPE } from "../lib/contract";
-import { actionOf } from "../lib/event";
+import { TAG_TARGET } from "../lib/contract";
 import { createHandler, type ObjectReport } from "../lib/handler";
 import { createLogger } from "../lib/log";
 import { createRuntime } from "../lib/runtime";
 import { createS3Client } from "../lib/s3-client";
 import { decodeS3Key } from "../lib/s3-keys";
-import { encodeTags } from "../lib/s3-objects";
 import { secretReader } from "../lib/secret";
+import { destinationText } from "../lib/target";
 import { banner } from "./dev/banner";
 import { EchoDetector } from "./dev/echoes";
-import { addDemoFixtures, DEMO, DEMO_PARENT, type DemoTarget } from "./dev/fixtures";
+import { addDemoFixtures, DEMO_DEFAULT_TARGET, type DemoTarget } from "./dev/fixtures";
 import { type Backlog, InvocationQueue, LAMBDA_ASYNC_RETRIES } from "./dev/queue";
 import { countUnanswered } from "./dev/unanswered";
 import { type LarkEmulator, startLarkEmulator } from "./lark-emulator";
@@ -42,6 +41,7 @@ import { JournalWriter, journalPath } from "./shared/journal";
 import {
   backfillCommand,
   DEFAULT_BUCKET,
+  DEFAULT_DESTINATION_VARIABLES,
   DEFAULT_LARK_EMULATOR_PORT,
   DEFAULT_S3_PORT,
   type DevStackInfo,
@@ -104,10 +104,7 @@ if (realLark) {
     delete fnEnv.LARK_APP_SECRET_SECRET_ID;
   }
 } else {
-  if (!fnEnv.LARK_DEFAULT_PARENT_TYPE?.trim() && !fnEnv.LARK_DEFAULT_PARENT_NODE?.trim()) {
-    fnEnv.LARK_DEFAULT_PARENT_TYPE = DEMO_PARENT.type;
-    fnEnv.LARK_DEFAULT_PARENT_NODE = DEMO_PARENT.node;
-  }
+  if (!DEFAULT_DESTINATION_VARIABLES.some((v) => fnEnv[v]?.trim())) fnEnv.LARK_DEFAULT_TARGET = DEMO_DEFAULT_TARGET;
   checkConfig({
     ...fnEnv,
     AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${s3Port}`,
@@ -166,6 +163,10 @@ try {
 }
 
 const runtime = createRuntime(config);
+/** Where an untagged file goes, in the order the function looks: the default target, else the default parent. */
+const defaultDestination = config.defaultTarget
+  ? destinationText(config.defaultTarget)
+  : config.defaultParent && `${config.defaultParent.type}:${config.defaultParent.node}`;
 const handler = createHandler({
   runtime: () => runtime,
   // The handler's JSON logs and EMF metric lines are too noisy for a terminal: function.log plays CloudWatch Logs.
@@ -181,7 +182,7 @@ const info: DevStackInfo = {
   bucket,
   region: LOCAL_REGION,
   ...(emulator ? { emulator: { baseUrl: emulator.url, appId: emulator.appId, appSecret: emulator.appSecret } } : {}),
-  ...(config.defaultParent ? { defaultParent: config.defaultParent } : {}),
+  defaults: Object.fromEntries(DEFAULT_DESTINATION_VARIABLES.filter((v) => fnEnv[v]?.trim()).map((v) => [v, fnEnv[v]])),
   pid: process.pid,
 };
 writeFileSync(infoPath, `${JSON.stringify(info, null, 2)}\n`);
@@ -238,13 +239,12 @@ const queue = new InvocationQueue<AwsNotification>({
   },
 });
 
-localS3.onEvent((notification) => {
-  for (const record of notification.Records) {
-    // A deployment subscribes to the events the function acts on; the others never reach it.
-    const ref = { bucket: record.s3.bucket.name, key: record.s3.object.key, eventName: record.eventName };
-    if (actionOf(ref) !== "none") queue.add({ Records: [record] });
-  }
-});
+// The events the function acts on, as a deployment subscribes to them: one invocation per record.
+const invokeEach = (notification: AwsNotification) => {
+  for (const record of notification.Records) queue.add({ Records: [record] });
+};
+localS3.onObjectCreated(invokeEach);
+localS3.onObjectTagged(invokeEach);
 
 function report(r: ObjectReport): void {
   const record = running.get(r.key);
@@ -293,17 +293,13 @@ for (const line of banner(
     lark: emulator
       ? { emulator: true, url: emulator.url, appId: emulator.appId, log: shown(emulatorLogPath) }
       : { emulator: false, url: config.larkBaseUrl, appId: config.appId },
-    defaultParent: config.defaultParent && {
-      target: `${config.defaultParent.type}:${config.defaultParent.node}`,
-      demo: Boolean(emulator) && config.defaultParent.node === DEMO_PARENT.node,
-    },
+    defaultDestination: defaultDestination
+      ? { target: defaultDestination, demo: Boolean(emulator) && defaultDestination === DEMO_DEFAULT_TARGET }
+      : undefined,
     tagWaitMs: config.tagWaitMs,
     demoTargets,
-    exampleTagging: encodeTags(
-      emulator
-        ? { [TAG_PARENT_TYPE]: "sheet_file", [TAG_PARENT_NODE]: DEMO.sheet.token }
-        : { [TAG_PARENT_TYPE]: "docx_file", [TAG_PARENT_NODE]: "doxcn…" },
-    ),
+    // As typed: ':' and '/' need no escape in a tag set's query string.
+    exampleTagging: `${TAG_TARGET}=${demoTargets[0]?.target ?? "docx:<document_id>"}`,
     retries: LAMBDA_ASYNC_RETRIES,
   },
   paint,

@@ -1,7 +1,7 @@
 /**
  * s3rver, in process, as the local S3: the tests' server and `npm start`'s. s3rver emits an event for each
- * Put/Post/Copy/Delete; `toAwsRecord` turns that into the record AWS would send (URL-encoded key, quoted-free
- * ETag, a per-key increasing sequencer), because s3rver's own records carry raw keys. It emits none for
+ * Put/Post/Copy; `toAwsRecord` turns that into the record AWS would send (URL-encoded key, quoted-free ETag,
+ * a per-key increasing sequencer), because s3rver's own records carry raw keys. It emits none for
  * PutObjectTagging, which S3 announces as `ObjectTagging:Put`: that one is made here.
  */
 import { AsyncLocalStorage } from "node:async_hooks";
@@ -39,11 +39,12 @@ export interface LocalS3 {
   clearFaults(): void;
   close(): Promise<void>;
   /**
-   * Calls `listener` with the notification AWS would send for each change: objects created or removed, and
-   * tags put with PutObjectTagging. Like S3, it announces a write once it is complete: the event of a PUT
-   * that carries tags comes after they are set, and notifications keep the order of the writes.
+   * Calls `listener` with the notification AWS would send for each object created (Put, Post, Copy). Like S3,
+   * it announces a write once it is complete: the event of a PUT that carries tags comes after they are set.
    */
-  onEvent(listener: (notification: AwsNotification) => void): void;
+  onObjectCreated(listener: (notification: AwsNotification) => void): void;
+  /** The same for each PutObjectTagging (`ObjectTagging:Put`), which s3rver does not announce itself. */
+  onObjectTagged(listener: (notification: AwsNotification) => void): void;
 }
 
 export type AwsNotification = { Records: AwsS3Record[] };
@@ -82,7 +83,8 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
   // collects them, and they are announced when it is done.
   const emitted = new AsyncLocalStorage<S3rverRecord[]>();
   server.on("event", (event: { Records: S3rverRecord[] }) => emitted.getStore()?.push(...event.Records));
-  const listeners: ((notification: AwsNotification) => void)[] = [];
+  const listeners: { events: RegExp; listener: (notification: AwsNotification) => void }[] = [];
+  // One chain for every listener: notifications keep the order of the writes.
   let announced = Promise.resolve();
   server.middleware.unshift(async (ctx, next) => {
     requests.push({ method: ctx.method, url: ctx.url });
@@ -112,12 +114,18 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
         s3: { bucket: { name: ctx.params.bucket }, object: { key: ctx.params.key } },
       });
     }
-    if (!records.length || !listeners.length) return;
-    // In order, and off the request's path: a record may need a HEAD of its object first.
+    // The listeners of the moment of the write: a subscription made later does not hear of it.
+    const subscribed = listeners.filter(({ events }) => records.some((r) => events.test(r.eventName)));
+    const wanted = records.filter((r) => subscribed.some(({ events }) => events.test(r.eventName)));
+    if (!wanted.length) return;
+    // Off the request's path: a record may need a HEAD of its object first.
     announced = announced
-      .then(() => Promise.all(records.map((r) => awsRecordFor(endpoint, r))))
-      .then((Records) => {
-        for (const listener of listeners) listener({ Records });
+      .then(() => Promise.all(wanted.map((r) => awsRecordFor(endpoint, r))))
+      .then((all) => {
+        for (const { events, listener } of subscribed) {
+          const Records = all.filter((r) => events.test(r.eventName));
+          if (Records.length) listener({ Records });
+        }
       })
       // Never throw into s3rver's request handler: it would answer 500 to the writer.
       .catch((err) => console.error("local S3 event listener failed:", err));
@@ -134,7 +142,8 @@ export async function startLocalS3(opts: { directory: string; port?: number; buc
     ) => void faults.push({ match, times, error }),
     clearFaults: () => void faults.splice(0),
     close: () => server.close(),
-    onEvent: (listener) => void listeners.push(listener),
+    onObjectCreated: (listener) => void listeners.push({ events: /^ObjectCreated:/, listener }),
+    onObjectTagged: (listener) => void listeners.push({ events: /^ObjectTagging:Put$/, listener }),
   };
 }
 
@@ -148,7 +157,7 @@ async function awsRecordFor(endpoint: string, r: S3rverRecord): Promise<AwsS3Rec
   const { name } = r.s3.bucket;
   const { key, size } = r.s3.object;
   let eTag = r.s3.object.eTag;
-  if (!eTag && !r.eventName.startsWith("ObjectRemoved:")) {
+  if (!eTag) {
     const res = await fetch(`${endpoint}/${name}/${keyPath(key)}`, { method: "HEAD" });
     eTag = res.headers.get("etag") ?? "";
   }

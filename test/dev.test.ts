@@ -11,6 +11,7 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { crc32, deflateSync } from "node:zlib";
 import {
   GetObjectTaggingCommand,
   HeadObjectCommand,
@@ -22,7 +23,30 @@ import { startLarkEmulator } from "../local/lark-emulator";
 import { freePort, type Running, run, runToEnd, toolEnv, waitFor, within } from "./support/local-tools";
 
 const time = String.raw`\d\d:\d\d:\d\d`;
-const SHEET = { "lark-parent-type": "sheet_file", "lark-parent-node": "shtcnLocalDemoSheet" };
+const TO_DEMO_DOCUMENT = { "lark-target": "docx:doxcnLocalDemoDocument" };
+
+/** A real PNG, `width` × `height`, red: what a sheet or an image block needs. */
+function png(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const head = Buffer.alloc(4);
+    head.writeUInt32BE(data.length);
+    const tail = Buffer.alloc(4);
+    tail.writeUInt32BE(crc32(body));
+    return Buffer.concat([head, body, tail]);
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8 bits, RGB
+  const row = Buffer.concat([Buffer.from([0]), Buffer.alloc(width * 3, Buffer.from([255, 0, 0]))]);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(Buffer.concat(Array.from({ length: height }, () => row)))),
+    chunk("IEND", Buffer.alloc(0)),
+  ]);
+}
 
 function s3Client(endpoint: string): S3Client {
   return new S3Client({
@@ -96,6 +120,16 @@ async function received(lark: string, fileName: string): Promise<Record<string, 
   return files.filter((f) => f.fileName === fileName);
 }
 
+/** What the emulator holds where each demo target points: file tokens in document blocks, records, sheet images. */
+async function placed(lark: string): Promise<{ blocks: any[]; records: any[]; images: any[] }> {
+  const state = (await (await fetch(`${lark}/__emulator/state`)).json()) as Record<string, any[]>;
+  return {
+    blocks: state.documents![0].blocks.filter((b: any) => b.file || b.image),
+    records: state.bases![0].tables[0].records,
+    images: state.spreadsheets![0].sheets[0].float_images,
+  };
+}
+
 describe("npm start (local/dev.ts)", () => {
   let stack: Dev;
   before(async () => (stack = await startDev()));
@@ -113,7 +147,10 @@ describe("npm start (local/dev.ts)", () => {
       `  2. watch here         one line per object (the function's JSON logs: ${join(stack.state, "function.log")})`,
       `  3. see what Lark has  curl -s ${lark}/__emulator/state`,
     ]);
-    one(banner, /^Untagged files go to bitable_file:bascnLocalDemoBase \(the demo base\), once their tags had 3\.0 s/);
+    one(
+      banner,
+      /^An untagged file goes to base:bascnLocalDemoBase\/tblLocalDemoTable \(a new record of the demo base\), once its tags had 3\.0 s to arrive \(TAG_WAIT_MS\)\.$/,
+    );
     assert.deepEqual(
       banner.filter((l) => l.includes("--target")),
       [
@@ -124,7 +161,7 @@ describe("npm start (local/dev.ts)", () => {
     );
     const recipe = banner.indexOf(
       `  aws --endpoint-url ${endpoint} s3api put-object --bucket inbox --key report.pdf --body ./report.pdf ` +
-        "--tagging 'lark-parent-type=sheet_file&lark-parent-node=shtcnLocalDemoSheet'",
+        "--tagging 'lark-target=docx:doxcnLocalDemoDocument'",
     );
     assert.ok(recipe > 0, banner.join("\n"));
     assert.equal(
@@ -180,15 +217,13 @@ describe("npm start (local/dev.ts)", () => {
       file,
       "--key",
       "tagged.pdf",
-      "--parent-type",
-      "sheet_file",
-      "--parent-node",
-      "shtcnLocalDemoSheet",
+      "--target",
+      "docx:doxcnLocalDemoDocument",
       "--name",
       "Nice name.pdf",
     ]);
     assert.equal(put.code, 0, put.err);
-    assert.match(put.out, /put s3:\/\/inbox\/tagged\.pdf {2}300 B/);
+    assert.match(put.out, /put s3:\/\/inbox\/tagged\.pdf {2}300 B {2}.*tags lark-target=docx:doxcnLocalDemoDocument/);
     // Empty: refused.
     await s3.send(new PutObjectCommand({ Bucket: "inbox", Key: "empty.txt", Body: "", ContentLength: 0 }));
 
@@ -199,15 +234,16 @@ describe("npm start (local/dev.ts)", () => {
     );
     assert.match(emptyError, /^empty-file: /);
 
-    const [plain] = await received(stack.lark, "plain report.pdf");
+    const { blocks, records } = await placed(stack.lark);
     assert.deepEqual(
-      { token: plain?.fileToken, type: plain?.parentType, node: plain?.parentNode, size: plain?.size },
-      { token: plainToken, type: "bitable_file", node: "bascnLocalDemoBase", size: 2000 },
+      records.map((r) => r.fields.Attachment.map((a: any) => [a.file_token, a.name, a.size])),
+      [[[plainToken, "plain report.pdf", 2000]]],
+      "a new record of the demo base",
     );
-    const [tagged] = await received(stack.lark, "Nice name.pdf");
     assert.deepEqual(
-      { token: tagged?.fileToken, node: tagged?.parentNode, size: tagged?.size },
-      { token: taggedToken, node: "shtcnLocalDemoSheet", size: 300 },
+      blocks.map((b) => [b.file?.token, b.file?.name]),
+      [[taggedToken, "Nice name.pdf"]],
+      "a file block in the demo document",
     );
 
     // The terminal: one line per outcome; the echoes of the function's own writes said for what they are.
@@ -219,13 +255,13 @@ describe("npm start (local/dev.ts)", () => {
     one(
       lines,
       new RegExp(
-        `^${time} {2}uploaded {2}drop/plain report\\.pdf {2}2\\.0 KiB {2}-> bitable_file:bascnLocalDemoBase {2}file_token ${plainToken} {2}[\\d.]+ m?s$`,
+        `^${time} {2}uploaded {2}drop/plain report\\.pdf {2}2\\.0 KiB {2}-> base:bascnLocalDemoBase/tblLocalDemoTable {2}file_token ${plainToken} {2}[\\d.]+ m?s$`,
       ),
     );
     one(
       lines,
       new RegExp(
-        `^${time} {2}uploaded {2}tagged\\.pdf {2}300 B {2}-> sheet_file:shtcnLocalDemoSheet {2}file_token ${taggedToken} {2}\\d+ ms$`,
+        `^${time} {2}uploaded {2}tagged\\.pdf {2}300 B {2}-> docx:doxcnLocalDemoDocument {2}file_token ${taggedToken} {2}\\d+ ms$`,
       ),
     );
     one(lines, new RegExp(`^${time} {2}rejected {2}empty\\.txt {2}0 B {2}empty-file: the object is empty[^(]*$`));
@@ -247,29 +283,75 @@ describe("npm start (local/dev.ts)", () => {
     );
   });
 
+  test("each demo target line of the banner places a file there; put --wait prints what was written back", async () => {
+    const lines = stack.dev
+      .out()
+      .split("\n")
+      .filter((l) => l.startsWith("  npm run put -- ") && l.includes("--target"));
+    const files = { "./photo.png": png(40, 30), "./report.pdf": Buffer.alloc(900, 5) };
+    const puts = await Promise.all(
+      lines.map(async (line, i) => {
+        const [file, ...args] = line.replace("  npm run put -- ", "").split(" ");
+        const local = join(stack.state, `target-${i}-${file!.slice(2)}`);
+        await writeFile(local, files[file as keyof typeof files]);
+        return stack.put([local, ...args, "--wait"]);
+      }),
+    );
+    for (const put of puts) assert.equal(put.code, 0, put.out + put.err);
+    const said = puts.map((p) => p.out.split("\n").find((l) => l.startsWith("uploaded: "))!);
+    assert.match(
+      said[0]!,
+      /^uploaded: lark-file-token=(\w+) lark-target=docx:doxcnLocalDemoDocument lark-block-id=\w+$/,
+    );
+    assert.match(
+      said[1]!,
+      /^uploaded: lark-file-token=(\w+) lark-target=base:bascnLocalDemoBase\/tblLocalDemoTable lark-record-id=\w+$/,
+    );
+    assert.match(
+      said[2]!,
+      /^uploaded: lark-file-token=(\w+) lark-target=sheet:shtcnLocalDemoSheet\/LocalDemo\/A1 lark-float-image-id=\w+$/,
+    );
+    const [image, record, floating] = said.map((l) => /lark-file-token=(\w+)/.exec(l)![1]);
+    const { blocks, records, images } = await placed(stack.lark);
+    assert.ok(
+      blocks.some((b) => b.image?.token === image),
+      "an image block in the demo document",
+    );
+    assert.ok(
+      records.some((r) => r.fields.Attachment?.[0]?.file_token === record),
+      "a record in the demo base",
+    );
+    assert.deepEqual(
+      images.map((x) => [x.float_image_token, x.range, x.width, x.height]),
+      [[floating, "LocalDemo!A1:A1", 40, 30]],
+    );
+  });
+
   test("tags in the PUT: one upload, at the tagged destination, without waiting", async () => {
     await stack.s3.send(
       new PutObjectCommand({
         Bucket: "inbox",
         Key: "one-step.pdf",
         Body: Buffer.alloc(700, 3),
-        Tagging: new URLSearchParams(SHEET).toString(),
+        Tagging: new URLSearchParams(TO_DEMO_DOCUMENT).toString(),
       }),
     );
     const token = await waitFor("the token", () => stack.token("one-step.pdf"));
     const files = await received(stack.lark, "one-step.pdf");
     assert.deepEqual(
-      files.map((f) => [f.fileToken, f.parentType, f.parentNode]),
-      [[token, "sheet_file", "shtcnLocalDemoSheet"]],
+      files.map((f) => f.fileToken),
+      [token],
     );
     // Handled at once: the wait for late tags is for objects that have none.
-    one(stack.lines(), /uploaded {2}one-step\.pdf .*-> sheet_file:shtcnLocalDemoSheet .* \d+ ms$/);
+    one(stack.lines(), /uploaded {2}one-step\.pdf .*-> docx:doxcnLocalDemoDocument .* \d+ ms$/);
   });
 
   test("tags a moment later, with PutObjectTagging: still one upload, at the tagged destination", async () => {
     await stack.s3.send(new PutObjectCommand({ Bucket: "inbox", Key: "two-step.pdf", Body: Buffer.alloc(800, 4) }));
     await new Promise((r) => setTimeout(r, 500));
-    await stack.s3.send(new PutObjectTaggingCommand({ Bucket: "inbox", Key: "two-step.pdf", Tagging: tagSet(SHEET) }));
+    await stack.s3.send(
+      new PutObjectTaggingCommand({ Bucket: "inbox", Key: "two-step.pdf", Tagging: tagSet(TO_DEMO_DOCUMENT) }),
+    );
     const token = await waitFor("the token", () => stack.token("two-step.pdf"));
     const lines = await waitFor("the tag change's line", () => {
       const l = stack.lines();
@@ -277,10 +359,10 @@ describe("npm start (local/dev.ts)", () => {
     });
     const files = await received(stack.lark, "two-step.pdf");
     assert.deepEqual(
-      files.map((f) => [f.fileToken, f.parentType, f.parentNode]),
-      [[token, "sheet_file", "shtcnLocalDemoSheet"]],
+      files.map((f) => f.fileToken),
+      [token],
     );
-    one(lines, new RegExp(`uploaded {2}two-step\\.pdf .*-> sheet_file:shtcnLocalDemoSheet {2}file_token ${token}`));
+    one(lines, new RegExp(`uploaded {2}two-step\\.pdf .*-> docx:doxcnLocalDemoDocument {2}file_token ${token}`));
     one(
       lines,
       new RegExp(
@@ -319,7 +401,6 @@ describe("npm start (local/dev.ts)", () => {
       "--wait",
     ]);
     assert.equal(put.code, 0, put.out + put.err);
-    assert.match(put.out, /^uploaded: lark-file-token=\w+ lark-target=\S+$/m);
     assert.deepEqual(await stack.tags("placed/photo.png"), {
       "lark-target": "base:bascnLocalDemoBase/tblLocalDemoTable",
       "lark-base-field": "Attachment",
@@ -388,7 +469,7 @@ describe("npm start, the other ways", () => {
     test("no emulator, no demo targets, no invented parent, no secret written down", async () => {
       const out = dev.out();
       assert.match(out, /REAL Lark: the emulator is not started/);
-      assert.match(out, /No default parent: an untagged file is refused/);
+      assert.match(out, /^No default destination: an untagged file is refused with missing-parent, once its tags had/m);
       assert.doesNotMatch(out, /__emulator|--target/);
       assert.ok(
         !readFileSync(join(stack.state, "env.json"), "utf8").includes("s3cret"),

@@ -2,6 +2,7 @@
  * What `npm start` prints once everything runs: first what a new user does next (drop a file in, watch,
  * see what Lark holds), then the other ways in, then where things run. It fits a first screen.
  */
+import { TAG_TARGET } from "../../lib/contract";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../local-s3";
 import type { Paint } from "../shared/format";
 import { formatMs } from "../shared/format";
@@ -14,8 +15,8 @@ export interface BannerFacts {
   functionLog: string;
   /** The emulator, or the real Lark the function calls. */
   lark: { emulator: true; url: string; appId: string; log: string } | { emulator: false; url: string; appId: string };
-  /** Where untagged files go (`<type>:<node>`), and whether it is the demo one; absent when nowhere. */
-  defaultParent?: { target: string; demo: boolean };
+  /** Where untagged files go (as written back in `lark-target`), and whether it is the demo one; absent when nowhere. */
+  defaultDestination?: { target: string; demo: boolean };
   tagWaitMs: number;
   demoTargets: DemoTarget[];
   /** An example of tags naming a destination, for the AWS CLI line. */
@@ -34,14 +35,14 @@ export function banner(facts: BannerFacts, paint: Paint): string[] {
       ? `  3. see what Lark has  curl -s ${lark.url}/__emulator/state`
       : `  3. see what Lark has  your tenant at ${lark.url}`,
   );
-  const wait = facts.tagWaitMs ? `, once their tags had ${formatMs(facts.tagWaitMs)} to arrive (TAG_WAIT_MS)` : "";
-  if (facts.defaultParent) {
-    const demo = facts.defaultParent.demo ? " (the demo base)" : "";
-    lines.push(`Untagged files go to ${facts.defaultParent.target}${demo}${wait}.`);
+  const wait = facts.tagWaitMs ? `, once its tags had ${formatMs(facts.tagWaitMs)} to arrive (TAG_WAIT_MS)` : "";
+  if (facts.defaultDestination) {
+    const demo = facts.defaultDestination.demo ? " (a new record of the demo base)" : "";
+    lines.push(`An untagged file goes to ${facts.defaultDestination.target}${demo}${wait}.`);
   } else {
     lines.push(
-      paint.yellow(`No default parent: an untagged file is refused (lark-upload-error: missing-parent${wait}).`),
-      paint.yellow(`  Tag files with a destination, or set LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE.`),
+      paint.yellow(`No default destination: an untagged file is refused with missing-parent${wait}.`),
+      paint.yellow(`  Tag files with ${TAG_TARGET}, or set LARK_DEFAULT_TARGET.`),
     );
   }
   if (facts.demoTargets.length) {

@@ -12,8 +12,8 @@ export const DEMO = {
   folder: "fldcnLocalDemoFolder",
 } as const;
 
-/** Where untagged files go: the demo base's media, a parent node the emulator knows. */
-export const DEMO_PARENT = { type: "bitable_file", node: DEMO.base.appToken } as const;
+/** Where untagged files go: a new record of the demo base, where they can be seen. */
+export const DEMO_DEFAULT_TARGET = `base:${DEMO.base.appToken}/${DEMO.base.tableId}`;
 
 /** A copy-paste line for one kind of target. */
 export interface DemoTarget {

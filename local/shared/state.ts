@@ -10,6 +10,12 @@ import { fileURLToPath } from "node:url";
 export const DEFAULT_S3_PORT = 4569;
 export const DEFAULT_LARK_EMULATOR_PORT = 9876;
 export const DEFAULT_BUCKET = "inbox";
+/** The settings that say where an object without destination tags goes. */
+export const DEFAULT_DESTINATION_VARIABLES = [
+  "LARK_DEFAULT_TARGET",
+  "LARK_DEFAULT_PARENT_TYPE",
+  "LARK_DEFAULT_PARENT_NODE",
+] as const;
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -33,7 +39,8 @@ export interface DevStackInfo {
   region: string;
   /** Present only when the stack runs the Lark emulator (never a real app's secret). */
   emulator?: { baseUrl: string; appId: string; appSecret: string };
-  defaultParent?: { type: string; node: string };
+  /** The stack's settings of DEFAULT_DESTINATION_VARIABLES, which a backfill on it borrows with the emulator. */
+  defaults: Partial<Record<(typeof DEFAULT_DESTINATION_VARIABLES)[number], string>>;
   pid: number;
 }
 
