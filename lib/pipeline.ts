@@ -55,7 +55,13 @@ export type Outcome =
 export interface PipelineDeps {
   config: Pick<
     Config,
-    "maxFileBytes" | "largeFiles" | "defaultParent" | "defaultTarget" | "baseAttachmentField" | "maxAttempts" | "tagWaitMs"
+    | "maxFileBytes"
+    | "largeFiles"
+    | "defaultParent"
+    | "defaultTarget"
+    | "baseAttachmentField"
+    | "maxAttempts"
+    | "tagWaitMs"
   >;
   s3: S3Objects;
   lark: PlacementApis & { media: LarkMedia };

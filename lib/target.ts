@@ -158,7 +158,7 @@ function defaultDestination(defaults: TargetDefaults): Destination {
   if (defaults.target) return defaults.target;
   if (defaults.parent) return mediaDestination(defaults.parent.type, defaults.parent.node);
   throw new RejectionError(
-    `no ${TAG_TARGET} tag (nor ${TAG_PARENT_TYPE} and ${TAG_PARENT_NODE}) and no default destination is configured`,
+    `neither a ${TAG_TARGET} tag nor ${TAG_PARENT_TYPE} and ${TAG_PARENT_NODE} tags are set and no default destination is configured`,
     { code: "missing-parent" },
   );
 }

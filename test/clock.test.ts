@@ -80,8 +80,7 @@ describe("hosts' clocks", () => {
 
 describe("running out of time mid-batch", () => {
   test("2.5 s left, an SQS batch of 3 slow uploads: the unfinished are named, and their redelivery uploads each once", async () => {
-    const events = [];
-    for (let i = 0; i < 3; i++) events.push(await drop());
+    const events = [await drop(), await drop(), await drop()];
     const keys = events.map((e) => decodeURIComponent(e.Records[0]!.s3.object.key));
     const batch = sqsEvent(events.map((body, i) => ({ messageId: `slow-${i}`, body })));
     // Each upload takes 900 ms at Lark: two fit before the deadline (2.5 s minus the 20 % reserve), three do not.
@@ -92,7 +91,11 @@ describe("running out of time mid-batch", () => {
     assert.ok(!named.includes("slow-0"), "the first finishes");
     for (const [i, key] of keys.entries()) {
       const token = (await stack.head(key)).Metadata?.["lark-file-token"];
-      assert.equal(Boolean(token), !named.includes(`slow-${i}`), `${key}: a token exactly when its message was not named`);
+      assert.equal(
+        Boolean(token),
+        !named.includes(`slow-${i}`),
+        `${key}: a token exactly when its message was not named`,
+      );
       assert.deepEqual(await stack.tags(key), TO_DOCX, `${key}: no error tag for running out of time`);
     }
     // SQS redelivers the named messages (the others were deleted), to an invocation with time to spare.

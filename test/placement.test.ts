@@ -46,7 +46,11 @@ beforeEach(() => {
 });
 
 let n = 0;
-async function drop(target: string, body: Buffer, opts: { name?: string; contentType?: string; tags?: Record<string, string> } = {}) {
+async function drop(
+  target: string,
+  body: Buffer,
+  opts: { name?: string; contentType?: string; tags?: Record<string, string> } = {},
+) {
   const key = `place/${++n}-${opts.name ?? "file.bin"}`;
   const event = await stack.put(key, body, {
     tags: { "lark-target": target, ...opts.tags },
@@ -78,11 +82,10 @@ describe("docx: appended to the end of the document", () => {
     assert.equal(topBlocks().length, 1);
     assert.equal(block!.blockType, 27);
     const upload = stack.lark.files[0]!;
-    assert.deepEqual([upload.parentType, upload.parentNode, upload.extra], [
-      "docx_image",
-      block!.blockId,
-      JSON.stringify({ drive_route_token: DOC }),
-    ]);
+    assert.deepEqual(
+      [upload.parentType, upload.parentNode, upload.extra],
+      ["docx_image", block!.blockId, JSON.stringify({ drive_route_token: DOC })],
+    );
     assert.equal(block!.payload.token, upload.fileToken);
     assert.deepEqual([block!.payload.width, block!.payload.height], [3000, 17], "not the 100×100 default");
     const head = await stack.head(key);
@@ -96,7 +99,11 @@ describe("docx: appended to the end of the document", () => {
     await stack.handler(event);
     assert.equal(topBlocks()[0]!.blockType, 27);
     assert.equal(stack.lark.files[0]!.parentType, "docx_image");
-    assert.deepEqual([topBlocks()[0]!.payload.width, topBlocks()[0]!.payload.height], [300, 400], "as shown, EXIF-turned");
+    assert.deepEqual(
+      [topBlocks()[0]!.payload.width, topBlocks()[0]!.payload.height],
+      [300, 400],
+      "as shown, EXIF-turned",
+    );
   });
 
   test("anything else becomes a File block inside its View block; the File block is written back", async () => {
@@ -201,7 +208,10 @@ describe("base: a new record whose attachment field holds the file", () => {
   });
 
   test("the field named by lark-base-field; a document as bitable_file", async () => {
-    const { event } = await drop(`base:${BASE}/${TABLE}`, PDF, { name: "scan.pdf", tags: { "lark-base-field": "Scans" } });
+    const { event } = await drop(`base:${BASE}/${TABLE}`, PDF, {
+      name: "scan.pdf",
+      tags: { "lark-base-field": "Scans" },
+    });
     await stack.handler(event);
     assert.deepEqual(Object.keys(records()[0]!.fields), ["Scans"]);
     assert.equal(stack.lark.files[0]!.parentType, "bitable_file");
@@ -221,14 +231,20 @@ describe("base: a new record whose attachment field holds the file", () => {
   });
 
   test("no such field: lark-1254045, and the empty record is deleted again", async () => {
-    const { key, event } = await drop(`base:${BASE}/${TABLE}`, PDF, { name: "nofield.pdf", tags: { "lark-base-field": "Nope" } });
+    const { key, event } = await drop(`base:${BASE}/${TABLE}`, PDF, {
+      name: "nofield.pdf",
+      tags: { "lark-base-field": "Nope" },
+    });
     await stack.handler(event);
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^lark-1254045: /);
     assert.deepEqual(records(), []);
   });
 
   test("a base the app may not write: lark-1254302, nothing created", async () => {
-    stack.lark.addBase("bascnLocked01", { tables: [{ tableId: TABLE, fields: [{ name: "Attachment", type: 17 }] }], editable: false });
+    stack.lark.addBase("bascnLocked01", {
+      tables: [{ tableId: TABLE, fields: [{ name: "Attachment", type: 17 }] }],
+      editable: false,
+    });
     const { key, event } = await drop(`base:bascnLocked01/${TABLE}`, PDF, { name: "locked.pdf" });
     await stack.handler(event);
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^lark-1254302: /);
@@ -243,7 +259,11 @@ describe("sheet: a floating image anchored at a cell", () => {
     const [floating] = floatImages();
     assert.equal(floatImages().length, 1);
     assert.equal(floating!.range, `${SHEET}!C3:C3`);
-    assert.deepEqual([floating!.width, floating!.height], [3000, 20], "its own width; a side under 20 px scaled up");
+    assert.deepEqual(
+      [floating!.width, floating!.height],
+      [3529, 20],
+      "its own size, scaled up to Lark's 20 px minimum side",
+    );
     const head = await stack.head(key);
     assert.equal(head.Metadata?.["lark-float-image-id"], floating!.floatImageId);
     assert.equal(head.Metadata?.["lark-file-token"], floating!.token);
@@ -252,7 +272,10 @@ describe("sheet: a floating image anchored at a cell", () => {
   });
 
   test("a file that is not an image: not-an-image, before any Lark call", async () => {
-    const { key, event } = await drop(`sheet:${SHEET_TOKEN}/${SHEET}/A1`, PDF, { name: "table.pdf", contentType: "application/pdf" });
+    const { key, event } = await drop(`sheet:${SHEET_TOKEN}/${SHEET}/A1`, PDF, {
+      name: "table.pdf",
+      contentType: "application/pdf",
+    });
     await stack.handler(event);
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^not-an-image: /);
     assert.equal(stack.lark.stats().requests, 0);
@@ -277,7 +300,14 @@ describe("sheet: a floating image anchored at a cell", () => {
 });
 
 describe("targets", () => {
-  for (const value of ["docx:", "base:bascn1", "sheet:shtcn1/0b12cd", "sheet:shtcn1/0b12cd/3C", "wiki:abc", "docx:a b"]) {
+  for (const value of [
+    "docx:",
+    "base:bascn1",
+    "sheet:shtcn1/0b12cd",
+    "sheet:shtcn1/0b12cd/3C",
+    "wiki:abc",
+    "docx:a b",
+  ]) {
     test(`lark-target ${JSON.stringify(value)} is refused as invalid-target before any Lark call`, async () => {
       const { key, event } = await drop(value, PNG, { name: "bad.png" });
       await stack.handler(event);

@@ -24,8 +24,10 @@ const VIEW = 33;
 const LATEST = -1;
 /** The revision given is no longer the document's latest (someone edited it since). */
 const TOO_OLD_DOCUMENT = 1770021;
+/** The document is deleted (or never was). */
+const DOCUMENT_NOT_FOUND = 1770002;
 /** The codes of a block that is not (or no longer) there: invalid id, document gone, block deleted, other document. */
-const NO_SUCH_BLOCK = new Set([1770001, 1770002, 1770003, 1770015]);
+const NO_SUCH_BLOCK = new Set([1770001, DOCUMENT_NOT_FOUND, 1770003, 1770015]);
 /** A document that keeps changing between our read and our delete is tried this many times, then left to a retry. */
 const REMOVE_ROUNDS = 3;
 
@@ -106,7 +108,7 @@ export class LarkDocx {
           return await this.removeAtRevision(documentId, topBlockId, retry, counter);
         } catch (err) {
           if (!(err instanceof RejectionError)) throw err;
-          if (err.larkCode === 1770002) return; // the document is gone, and the block with it
+          if (err.larkCode === DOCUMENT_NOT_FOUND) return; // the block went with it
           if (err.larkCode !== TOO_OLD_DOCUMENT) throw err;
           if (round >= REMOVE_ROUNDS) {
             throw new TransientError(`${documentId}: the document kept changing while a block was being removed`, {
@@ -129,8 +131,8 @@ export class LarkDocx {
       body: { start_index: index, end_index: index + 1 },
     });
     // The document's slot is held by removeBlock already.
-    const pacers = [this.limits.docxWrite("batchDelete")];
-    await this.client.call(request.path, () => request, { pacers, retry, counter });
+    const pacer = this.limits.docxWrite("batchDelete");
+    await this.client.call(request.path, () => request, { pacer, retry, counter });
   }
 
   /**

@@ -9,8 +9,9 @@
  *   99991400) (Lark's create / update / batch-delete block references, "单篇文档并发编辑上限为每秒 3 次"). We also
  *   make a document's edits one at a time: they change one tree, and Lark says no more than that they are limited.
  * - docx reads (get a document, get a block): 5 requests a second per app for each (Lark's get-block reference).
- * - Base (bitable) record writes (create, update, delete a record): 50 requests a second per app (Lark's record
- *   references), and no two writes at once in one table (1254291 "同一个数据表不支持并发调用写接口").
+ * - Base (bitable) record writes (create, update, delete a record): 50 requests a second per app for each (Lark's
+ *   record references), kept as one budget for the three, the stricter reading; and no two writes at once in one
+ *   table (1254291 "同一个数据表不支持并发调用写接口").
  * - Sheets floating images (create, get): 100 requests a minute per app (Lark's create-float-image reference);
  *   one budget for both, the stricter reading.
  *

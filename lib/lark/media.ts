@@ -7,7 +7,7 @@ import FormData from "form-data";
 import type { Block } from "../blocks";
 import { RejectionError, TransientError } from "../errors";
 import type { RetryOptions } from "../retry";
-import { type CallCounter, type LarkClient, newCounter } from "./client";
+import { type CallCounter, jsonRequest, type LarkClient, newCounter } from "./client";
 import type { LarkRequest } from "./http";
 import type { LarkLimits } from "./limits";
 import type { ParentType } from "./parent-types";
@@ -114,12 +114,14 @@ export class LarkMedia {
     const prepared = await this.call(
       `${MEDIAS}/upload_prepare`,
       () =>
-        json(`${MEDIAS}/upload_prepare`, {
-          file_name: file.name,
-          parent_type: file.parentType,
-          parent_node: file.parentNode,
-          size: file.size,
-          ...(file.extra ? { extra: file.extra } : {}),
+        jsonRequest("POST", `${MEDIAS}/upload_prepare`, {
+          body: {
+            file_name: file.name,
+            parent_type: file.parentType,
+            parent_node: file.parentNode,
+            size: file.size,
+            ...(file.extra ? { extra: file.extra } : {}),
+          },
         }),
       retry,
       counter,
@@ -159,7 +161,7 @@ export class LarkMedia {
     }
     const finished = await this.call(
       `${MEDIAS}/upload_finish`,
-      () => json(`${MEDIAS}/upload_finish`, { upload_id: uploadId, block_num: blockNum }),
+      () => jsonRequest("POST", `${MEDIAS}/upload_finish`, { body: { upload_id: uploadId, block_num: blockNum } }),
       retry,
       counter,
     );
@@ -176,15 +178,6 @@ type Counter = CallCounter & { checksumRefused?: boolean };
 
 function checksumField(send: boolean, block: Block): [string, string][] {
   return send ? [["checksum", String(block.adler32)]] : [];
-}
-
-function json(path: string, value: unknown): LarkRequest {
-  return {
-    method: "POST",
-    path,
-    headers: { "content-type": "application/json; charset=utf-8" },
-    body: JSON.stringify(value),
-  };
 }
 
 /**

@@ -44,7 +44,14 @@ export async function placeInDocument(
         { imageSize: Boolean(target.image) },
       );
       if (target.image) {
-        await docx.replaceImage(target.documentId, block.blockId, uploaded.fileToken, uploaded.imageSize, retry, counter);
+        await docx.replaceImage(
+          target.documentId,
+          block.blockId,
+          uploaded.fileToken,
+          uploaded.imageSize,
+          retry,
+          counter,
+        );
       } else {
         await docx.replaceFile(target.documentId, block.blockId, uploaded.fileToken, retry, counter);
       }

@@ -5,9 +5,9 @@
  */
 import { META_FILE_TOKEN, META_TARGET, type Placement } from "../contract";
 import type { ImageSize } from "../image-info";
+import type { LarkBitable } from "../lark/bitable";
 import type { CallCounter } from "../lark/client";
 import type { LarkDocx } from "../lark/docx";
-import type { LarkBitable } from "../lark/bitable";
 import type { LarkFile } from "../lark/media";
 import type { LarkSheets } from "../lark/sheets";
 import type { RetryOptions } from "../retry";

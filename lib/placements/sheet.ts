@@ -8,7 +8,10 @@ import { floatImageId, type LarkSheets } from "../lark/sheets";
 import type { Target } from "../target";
 import type { PlacementJob } from "./index";
 
-export async function placeInSheet(sheets: LarkSheets, job: PlacementJob<Target & { kind: "sheet" }>): Promise<Placement> {
+export async function placeInSheet(
+  sheets: LarkSheets,
+  job: PlacementJob<Target & { kind: "sheet" }>,
+): Promise<Placement> {
   const { target, retry, counter } = job;
   const uploaded = await job.upload(
     { name: target.name, parentType: "sheet_image", parentNode: target.spreadsheetToken, size: target.size },

@@ -27,6 +27,7 @@ import type { Family, FamilyContext } from "./family";
 import type { UploadTarget } from "./files";
 import { randomAlnum } from "./ids";
 import type { RateRule } from "./limits";
+import { mimeOf } from "./mime";
 import { type Ctx, LarkError, type Params, pageOf, type Route, replyData } from "./server";
 
 export type BitableEndpoint =
@@ -119,28 +120,6 @@ const KINDS: Record<FieldType, { uiType: string; convFail: number; fits: (v: unk
 };
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
-
-const MIME: Record<string, string> = {
-  png: "image/png",
-  jpg: "image/jpeg",
-  jpeg: "image/jpeg",
-  gif: "image/gif",
-  webp: "image/webp",
-  bmp: "image/bmp",
-  svg: "image/svg+xml",
-  pdf: "application/pdf",
-  txt: "text/plain",
-  md: "text/markdown",
-  csv: "text/csv",
-  json: "application/json",
-  zip: "application/zip",
-  mp4: "video/mp4",
-  mp3: "audio/mpeg",
-  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-  pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-};
-const mimeOf = (name: string) => MIME[name.split(".").pop()?.toLowerCase() ?? ""] ?? "application/octet-stream";
 
 type Change = (table: BitableTable, cells: Map<string, CellValue | null>, params: Params) => BitableRecord;
 

@@ -6,8 +6,12 @@ import http from "node:http";
 import type { BitableEndpoint } from "./bitable";
 import { drain } from "./bodies";
 import type { DocxEndpoint } from "./docx";
+import type { DriveFilesEndpoint } from "./drive-files";
+import type { FoldersEndpoint } from "./drive-folders";
+import type { ImportEndpoint } from "./drive-import";
 import { THROTTLED } from "./limits";
 import type { MediaEndpoint } from "./media";
+import type { PermissionsEndpoint } from "./permissions";
 import { type Ctx, reply, send } from "./server";
 import type { SheetsEndpoint } from "./sheets";
 
@@ -21,7 +25,16 @@ export type Fault =
 
 /** Every endpoint by the name fault rules use: media's by their last path segment, the others as the official
  * SDK calls them (`client.docx.v1.documentBlock.patch` is "docx.documentBlock.patch"). */
-export type Endpoint = "token" | MediaEndpoint | DocxEndpoint | BitableEndpoint | SheetsEndpoint;
+export type Endpoint =
+  | "token"
+  | MediaEndpoint
+  | DocxEndpoint
+  | BitableEndpoint
+  | SheetsEndpoint
+  | FoldersEndpoint
+  | DriveFilesEndpoint
+  | ImportEndpoint
+  | PermissionsEndpoint;
 
 export interface FaultRule {
   fault: Fault;
