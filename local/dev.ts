@@ -6,7 +6,7 @@
  * concurrency 1, with Lambda's two async retries and a note where the on-failure destination would take over.
  * The events handed over are those the function acts on: objects created, and tags put.
  *
- * Env: S3_PORT (4569), LARK_EMULATOR_PORT (9876), BUCKET (inbox), DEV_STATE_DIR (.local/dev),
+ * Env: S3_PORT (4569), LARK_EMULATOR_PORT (9876), LARK_EMULATOR_VIEW_PORT (9877), BUCKET (inbox), DEV_STATE_DIR (.local/dev),
  * DEV_RETRY_DELAY_MS (2000), DEV_FUNCTION_TIMEOUT_S (120), and every setting the function reads (lib/config.ts).
  */
 import { randomUUID } from "node:crypto";
@@ -69,6 +69,7 @@ function intEnv(name: string, fallback: number, min: number, max: number): numbe
 
 const s3Port = intEnv("S3_PORT", DEFAULT_S3_PORT, 1, 65535);
 const larkPort = intEnv("LARK_EMULATOR_PORT", DEFAULT_LARK_EMULATOR_PORT, 1, 65535);
+const viewPort = intEnv("LARK_EMULATOR_VIEW_PORT", DEFAULT_LARK_EMULATOR_PORT + 1, 1, 65535);
 const bucket = process.env.BUCKET?.trim() || DEFAULT_BUCKET;
 if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
   fail(`BUCKET must be a valid S3 bucket name, got "${bucket}"`, 2);
@@ -125,7 +126,10 @@ function checkConfig(env: Record<string, string | undefined>): Config {
 // ---------- the servers ----------
 
 await portFree(s3Port, "S3_PORT", "the local S3");
-if (!realLark) await portFree(larkPort, "LARK_EMULATOR_PORT", "the Lark emulator");
+if (!realLark) {
+  await portFree(larkPort, "LARK_EMULATOR_PORT", "the Lark emulator");
+  await portFree(viewPort, "LARK_EMULATOR_VIEW_PORT", "the Lark emulator's web view");
+}
 
 mkdirSync(s3Dir, { recursive: true });
 const functionLog = createWriteStream(functionLogPath, { flags: "a" });
@@ -136,7 +140,11 @@ let emulator: LarkEmulator | undefined;
 try {
   localS3 = await startLocalS3({ directory: s3Dir, port: s3Port, buckets: [bucket] });
   if (!realLark) {
-    emulator = await startLarkEmulator({ port: larkPort, log: (line) => emulatorLog!.write(`${line}\n`) });
+    emulator = await startLarkEmulator({
+      port: larkPort,
+      viewPort,
+      log: (line) => emulatorLog!.write(`${line}\n`),
+    });
   }
 } catch (err) {
   await closeServers();
@@ -291,7 +299,13 @@ for (const line of banner(
     s3Dir: shown(s3Dir),
     functionLog: shown(functionLogPath),
     lark: emulator
-      ? { emulator: true, url: emulator.url, appId: emulator.appId, log: shown(emulatorLogPath) }
+      ? {
+          emulator: true,
+          url: emulator.url,
+          view: emulator.view!.url,
+          appId: emulator.appId,
+          log: shown(emulatorLogPath),
+        }
       : { emulator: false, url: config.larkBaseUrl, appId: config.appId },
     defaultDestination: defaultDestination
       ? { target: defaultDestination, demo: Boolean(emulator) && defaultDestination === DEMO_DEFAULT_TARGET }

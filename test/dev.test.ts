@@ -68,10 +68,17 @@ async function startDev(env: Record<string, string> = {}) {
   const state = await mkdtemp(join(tmpdir(), "s3-to-lark-dev-"));
   const s3Port = await freePort();
   const larkPort = await freePort();
+  const viewPort = await freePort();
   const dev = run(
     "local/dev.ts",
     [],
-    toolEnv({ S3_PORT: String(s3Port), LARK_EMULATOR_PORT: String(larkPort), DEV_STATE_DIR: state, ...env }),
+    toolEnv({
+      S3_PORT: String(s3Port),
+      LARK_EMULATOR_PORT: String(larkPort),
+      LARK_EMULATOR_VIEW_PORT: String(viewPort),
+      DEV_STATE_DIR: state,
+      ...env,
+    }),
   );
   await waitFor("the ready line", () => {
     if (dev.child.exitCode !== null) throw new Error(`npm start exited early:\n${dev.out()}\n${dev.err()}`);
@@ -87,6 +94,7 @@ async function startDev(env: Record<string, string> = {}) {
     s3Port,
     larkPort,
     lark: `http://127.0.0.1:${larkPort}`,
+    view: `http://127.0.0.1:${viewPort}/`,
     /** `npm run put` against this stack, as from another shell of the same checkout. */
     put: (args: string[]) => runToEnd("local/put.ts", args, toolEnv({ DEV_STATE_DIR: state })),
     token: (key: string) =>
@@ -143,9 +151,9 @@ describe("npm start (local/dev.ts)", () => {
     assert.deepEqual(banner.slice(0, 5), [
       "s3-to-lark: local stack on s3://inbox",
       "Next, in another shell:",
-      "  1. drop a file in     npm run put -- ./report.pdf --wait",
-      `  2. watch here         one line per object (the function's JSON logs: ${join(stack.state, "function.log")})`,
-      `  3. see what Lark has  curl -s ${lark}/__emulator/state`,
+      "  1. drop a file in      npm run put -- ./report.pdf --wait",
+      `  2. watch here          one line per object (the function's JSON logs: ${join(stack.state, "function.log")})`,
+      `  3. see what Lark holds ${stack.view}`,
     ]);
     one(
       banner,
@@ -173,7 +181,13 @@ describe("npm start (local/dev.ts)", () => {
     assert.match(variable, /AWS CLI 2\.13\+ and 1\.29\+ .*older ones, e\.g\. Debian's 2\.9, ignore it and call AWS/);
     assert.ok(!banner.some((l) => l.includes("export AWS_ENDPOINT_URL_S3")), "no export that old clients ignore");
     assert.match(banner.join("\n"), new RegExp(`S3 \\(s3rver\\)\\s+${endpoint}`));
-    assert.match(banner.join("\n"), new RegExp(`Lark emulator\\s+${lark}\\s+app cli_emulator`));
+    assert.match(
+      banner.join("\n"),
+      new RegExp(`Lark emulator\\s+${lark}\\s+app cli_emulator.*; web view ${stack.view}`),
+    );
+    const view = await fetch(stack.view);
+    assert.equal(view.status, 200);
+    assert.match(view.headers.get("content-type") ?? "", /^text\/html/);
 
     const info = JSON.parse(readFileSync(join(stack.state, "env.json"), "utf8"));
     assert.equal(info.s3Endpoint, endpoint);
@@ -203,6 +217,10 @@ describe("npm start (local/dev.ts)", () => {
     assert.deepEqual(
       state.spreadsheets!.map((s) => [s.token, s.sheets.map((x: any) => x.sheet_id)]),
       [["shtcnLocalDemoSheet", ["LocalDemo"]]],
+    );
+    assert.ok(
+      state.folders!.some((f) => f.token === "fldcnLocalDemoFolder"),
+      JSON.stringify(state.folders),
     );
   });
 
@@ -437,12 +455,22 @@ describe("npm start, the other ways", () => {
         runToEnd(
           "local/dev.ts",
           [],
-          toolEnv({ S3_PORT: String(busy), LARK_EMULATOR_PORT: String(await freePort()), DEV_STATE_DIR: state }),
+          toolEnv({
+            S3_PORT: String(await freePort()),
+            LARK_EMULATOR_PORT: String(await freePort()),
+            LARK_EMULATOR_VIEW_PORT: String(busy),
+            DEV_STATE_DIR: state,
+          }),
         ),
         "failing",
       );
       assert.equal(dev.code, 1);
-      assert.match(dev.err, new RegExp(`port ${busy} for the local S3 is already in use .*S3_PORT=<port> npm start`));
+      assert.match(
+        dev.err,
+        new RegExp(
+          `port ${busy} for the Lark emulator's web view is already in use .*LARK_EMULATOR_VIEW_PORT=<port> npm start`,
+        ),
+      );
       assert.doesNotMatch(dev.err, /\n\s+at /, "no stack trace");
     } finally {
       await new Promise((r) => holder.close(r));

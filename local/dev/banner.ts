@@ -14,7 +14,9 @@ export interface BannerFacts {
   s3Dir: string;
   functionLog: string;
   /** The emulator, or the real Lark the function calls. */
-  lark: { emulator: true; url: string; appId: string; log: string } | { emulator: false; url: string; appId: string };
+  lark:
+    | { emulator: true; url: string; view: string; appId: string; log: string }
+    | { emulator: false; url: string; appId: string };
   /** Where untagged files go (as written back in `lark-target`), and whether it is the demo one; absent when nowhere. */
   defaultDestination?: { target: string; demo: boolean };
   tagWaitMs: number;
@@ -27,14 +29,9 @@ export interface BannerFacts {
 export function banner(facts: BannerFacts, paint: Paint): string[] {
   const { s3Endpoint, bucket, lark } = facts;
   const lines = [paint.bold(`s3-to-lark: local stack on s3://${bucket}`), "Next, in another shell:"];
-  lines.push(`  1. drop a file in     npm run put -- ./report.pdf --wait`);
-  lines.push(`  2. watch here         one line per object (the function's JSON logs: ${facts.functionLog})`);
-  // The emulator's web view, once it has one, takes this line: "see what Lark holds: http://127.0.0.1:<port>/".
-  lines.push(
-    lark.emulator
-      ? `  3. see what Lark has  curl -s ${lark.url}/__emulator/state`
-      : `  3. see what Lark has  your tenant at ${lark.url}`,
-  );
+  lines.push(`  1. drop a file in      npm run put -- ./report.pdf --wait`);
+  lines.push(`  2. watch here          one line per object (the function's JSON logs: ${facts.functionLog})`);
+  lines.push(`  3. see what Lark holds ${lark.emulator ? lark.view : "in your Lark tenant"}`);
   const wait = facts.tagWaitMs ? `, once its tags had ${formatMs(facts.tagWaitMs)} to arrive (TAG_WAIT_MS)` : "";
   if (facts.defaultDestination) {
     const demo = facts.defaultDestination.demo ? " (a new record of the demo base)" : "";
@@ -63,7 +60,7 @@ export function banner(facts: BannerFacts, paint: Paint): string[] {
   lines.push(
     `S3 (s3rver)     ${s3Endpoint}   objects in ${facts.s3Dir}/`,
     lark.emulator
-      ? `Lark emulator   ${lark.url}   app ${lark.appId}, requests in ${lark.log}`
+      ? `Lark emulator   ${lark.url}   app ${lark.appId}, requests in ${lark.log}; web view ${lark.view}`
       : `Lark            ${lark.url}   app ${lark.appId}   (REAL Lark: the emulator is not started)`,
     `function        lib/handler.ts on new objects and tag changes, one event at a time, ${facts.retries} retries`,
   );
