@@ -25,7 +25,7 @@ import { createRuntime } from "../lib/runtime";
 import { createS3Client } from "../lib/s3-client";
 import { Progress } from "./backfill/progress";
 import { cli } from "./shared/cli";
-import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./shared/format";
+import { formatBytes, formatMs, outcomeLine, painter, UNTOLD, wantsColor } from "./shared/format";
 import { missingAwsSettings, useLocalKeysFor } from "./shared/s3-access";
 import { DEFAULT_DESTINATION_VARIABLES, readStackInfo, sameEndpoint, shown, stateDir } from "./shared/state";
 
@@ -132,8 +132,7 @@ const tally: Tally = {
   failed: [],
   untold: [],
 };
-/** The refusal of an object that already has the 10 tags S3 allows: its reason says what to do. */
-const UNTOLD: RejectionCode = "too-many-tags";
+
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 let interrupted = false;
@@ -241,10 +240,14 @@ print(
   `  ${would}skip${dryRun ? "" : "ped"} ${sum(tally.skipped)}${tally.skipped.size ? ` (${list_(tally.skipped)})` : ""}`,
 );
 const rejectedCount = sum(tally.rejected);
-const told = rejectedCount && !dryRun ? ` - the reason is on each object's ${TAG_ERROR} tag` : "";
+const whereTold =
+  !rejectedCount || dryRun
+    ? ""
+    : tally.untold.length === rejectedCount
+      ? ` - no room on the object for the ${TAG_ERROR} tag:`
+      : ` - the reason is on each object's ${TAG_ERROR} tag${tally.untold.length ? ", except on these, which have no room for it:" : ""}`;
 print(
-  `  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}` +
-    (tally.untold.length ? `${told}, except on these, which have no room for it:` : told),
+  `  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${whereTold}`,
 );
 for (const u of tally.untold) print(paint.yellow(`    ${u.key}: ${u.refusal}`));
 if (!dryRun || tally.failed.length) {

@@ -36,7 +36,7 @@ import {
   startLocalS3,
   useLocalCredentials,
 } from "./local-s3";
-import { clock, formatMs, outcomeLine, painter, wantsColor } from "./shared/format";
+import { clock, formatMs, outcomeLine, painter, UNTOLD, wantsColor } from "./shared/format";
 import { JournalWriter, journalPath } from "./shared/journal";
 import {
   backfillCommand,
@@ -202,6 +202,8 @@ const withLark = realLark ? " (with the LARK_* settings of npm start)" : "";
 /** The records of the invocation running now, by decoded key: their size and event name for the outcome line. */
 let running = new Map<string, AwsS3Record>();
 const echoes = new EchoDetector();
+/** Keys refused this session without room for the error tag: answered, though the object cannot show it. */
+const untold = new Set<string>();
 
 const queue = new InvocationQueue<AwsNotification>({
   retryDelayMs,
@@ -258,6 +260,8 @@ function report(r: ObjectReport): void {
   const record = running.get(r.key);
   const { outcome } = r;
   const shownAs = echoes.describe(r, record?.eventName);
+  if (r.bucket === bucket && outcome.kind === "rejected" && outcome.code === UNTOLD) untold.add(r.key);
+  else if (r.bucket === bucket && outcome.kind !== "skipped") untold.delete(r.key);
   print(
     outcomeLine(
       {
@@ -347,13 +351,13 @@ async function shutdown(signal: string): Promise<void> {
   const left = await queue.stop(5000);
   const dropped = droppedText(left);
   if (dropped) print(`${INDENT}${dropped}`);
-  const waiting = await countUnanswered(s3, bucket, 3000).catch(() => undefined);
+  const waiting = await countUnanswered(s3, bucket, 3000, untold).catch(() => undefined);
   if (waiting?.count) {
     print(`${INDENT}${waitingText(waiting)}.`);
     print(`${INDENT}To finish them, start npm start again and run, in another shell${withLark}:`);
     print(`${INDENT}  ${backfillCommand(info)}`);
   } else if (waiting) {
-    print(paint.dim(`${INDENT}every object in s3://${bucket} has its answer (a file token or an error tag)`));
+    print(paint.dim(`${INDENT}every object in s3://${bucket} has its answer`));
   }
   s3.destroy();
   await closeServers();

@@ -235,8 +235,13 @@ describe("npm run backfill: what a rerun cannot fix is said as such", () => {
     const ten = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`t${i}`, "v"]));
     await stack.put("full/empty.txt", "", { tags: { ...TO_DOCX, ...ten } });
     const r = await backfill(["s3://inbox/full/"]);
-    summary(r, /^ {4}full\/empty\.txt: .*the object already has the 10 tags S3 allows\. Remove one of its tags/m);
-    assert.doesNotMatch(r.out, /Run the same command again to retry/);
+    assert.equal(r.code, 0, "a refusal is an answer");
+    summary(r, /^ {2}rejected 1 \(too-many-tags 1\) - no room on the object for the lark-upload-error tag:$/m);
+    summary(
+      r,
+      /^ {4}full\/empty\.txt: too-many-tags: cannot add the tag lark-upload-error \(empty-file: .*\): the object already has the 10 tags S3 allows\. Remove one of its tags/m,
+    );
+    assert.doesNotMatch(r.out, /Run the same command again/);
     assert.deepEqual(Object.keys(await stack.tags("full/empty.txt")).length, 10, "nothing was added or removed");
   });
 });

@@ -427,6 +427,26 @@ describe("npm start (local/dev.ts)", () => {
     });
   });
 
+  test("an object with no room for the error tag: the refusal and what to do, in the terminal", async () => {
+    const nine = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`t${i}`, "v"]));
+    await stack.s3.send(
+      new PutObjectCommand({
+        Bucket: "inbox",
+        Key: "full.txt",
+        Body: "",
+        ContentLength: 0,
+        Tagging: new URLSearchParams({ ...nine, ...TO_DEMO_DOCUMENT }).toString(),
+      }),
+    );
+    const line = await waitFor("the refusal", () => stack.lines().find((l) => /rejected {2}full\.txt/.test(l)));
+    assert.match(
+      line,
+      /too-many-tags: cannot add the tag lark-upload-error \(empty-file: .*\): the object already has the 10 tags S3 allows\. Remove one of its tags/,
+    );
+    assert.equal(Object.keys(await stack.tags("full.txt")).length, 10, "the object is left as it was");
+  });
+
+  // The object above has neither a token nor an error tag, yet its answer was given: it is not counted.
   test("Ctrl-C closes everything, says every object has its answer, and exits 0", async () => {
     const { dev } = stack;
     dev.child.kill("SIGINT");

@@ -2,7 +2,11 @@
  * Human-readable lines for the local tools (`npm start`, `npm run backfill`): one line per object
  * outcome, sizes and durations, and ANSI colours only on a terminal that wants them.
  */
+import type { RejectionCode } from "../../lib/contract";
 import type { Outcome } from "../../lib/pipeline";
+
+/** The refusal an object has no room to show (it already has the 10 tags S3 allows): only the tools can say it. */
+export const UNTOLD: RejectionCode = "too-many-tags";
 
 export function wantsColor(stream: { isTTY?: boolean }): boolean {
   return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
