@@ -1,6 +1,7 @@
 /**
  * What `npm start` prints once everything runs: first what a new user does next (drop a file in, watch,
- * see what Lark holds), then the other ways in, then where things run. It fits a first screen.
+ * see what Lark holds), then the other ways in, then where things run. It fits a first screen: about 20 lines,
+ * none wider than 120 columns (a long command is continued with a backslash, so that it still pastes).
  */
 import { TAG_TARGET } from "../../lib/contract";
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from "../local-s3";
@@ -32,10 +33,10 @@ export function banner(facts: BannerFacts, paint: Paint): string[] {
   lines.push(`  1. drop a file in      npm run put -- ./report.pdf --wait`);
   lines.push(`  2. watch here          one line per object (the function's JSON logs: ${facts.functionLog})`);
   lines.push(`  3. see what Lark holds ${lark.emulator ? lark.view : "in your Lark tenant"}`);
-  const wait = facts.tagWaitMs ? `, once its tags had ${formatMs(facts.tagWaitMs)} to arrive (TAG_WAIT_MS)` : "";
+  const wait = facts.tagWaitMs ? `, after ${formatMs(facts.tagWaitMs)} for tags (TAG_WAIT_MS)` : "";
   if (facts.defaultDestination) {
-    const demo = facts.defaultDestination.demo ? " (a new record of the demo base)" : "";
-    lines.push(`An untagged file goes to ${facts.defaultDestination.target}${demo}${wait}.`);
+    const demo = facts.defaultDestination.demo ? " (a record of the demo base)" : "";
+    lines.push(`Untagged: ${facts.defaultDestination.target}${demo}${wait}.`);
   } else {
     lines.push(
       paint.yellow(`No default destination: an untagged file is refused with missing-parent${wait}.`),
@@ -50,17 +51,15 @@ export function banner(facts: BannerFacts, paint: Paint): string[] {
   lines.push(
     "With the AWS CLI (any version), the tags in the same call:",
     `  export AWS_ACCESS_KEY_ID=${accessKeyId} AWS_SECRET_ACCESS_KEY=${secretAccessKey} AWS_REGION=${LOCAL_REGION}`,
-    `  aws --endpoint-url ${s3Endpoint} s3api put-object --bucket ${bucket} --key report.pdf --body ./report.pdf ` +
-      `--tagging '${facts.exampleTagging}'`,
-    paint.dim(
-      `  (AWS CLI 2.13+ and 1.29+ also read AWS_ENDPOINT_URL_S3=${s3Endpoint} in place of --endpoint-url; ` +
-        `older ones, e.g. Debian's 2.9, ignore it and call AWS)`,
-    ),
+    `  aws --endpoint-url ${s3Endpoint} s3api put-object --bucket ${bucket} --key report.pdf --body ./report.pdf \\`,
+    `    --tagging '${facts.exampleTagging}'`,
+    paint.dim(`  (AWS CLI 2.13+ and 1.29+ also take AWS_ENDPOINT_URL_S3=${s3Endpoint} for --endpoint-url;`),
+    paint.dim(`   older ones, e.g. Debian's 2.9, ignore that variable and call AWS)`),
   );
   lines.push(
     `S3 (s3rver)     ${s3Endpoint}   objects in ${facts.s3Dir}/`,
     lark.emulator
-      ? `Lark emulator   ${lark.url}   app ${lark.appId}, requests in ${lark.log}; web view ${lark.view}`
+      ? `Lark emulator   ${lark.url}   app ${lark.appId}, requests in ${lark.log}`
       : `Lark            ${lark.url}   app ${lark.appId}   (REAL Lark: the emulator is not started)`,
     `function        lib/handler.ts on new objects and tag changes, one event at a time, ${facts.retries} retries`,
   );
