@@ -5,6 +5,7 @@
 import { ConfigurationError, type RejectionError } from "./errors";
 import { MEDIA_UPLOADS_PER_SECOND } from "./lark/limits";
 import { isParentType, PARENT_TYPES, type ParentType, UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
+import { type Member, type Perm, parseShareList } from "./lark/permissions";
 import { LOG_LEVELS } from "./log";
 import { type Destination, parseDestination } from "./target";
 
@@ -32,6 +33,8 @@ export interface Config {
   defaultTarget?: Destination;
   /** The attachment field of a `base:` target when the object names none. */
   baseAttachmentField: string;
+  /** Who gets access to what the app creates (imported documents, Drive files), and which access. */
+  sharing: { members: Member[]; perm: Perm };
   maxFileBytes: number;
   largeFiles: LargeFileMode;
   /** Lark allows 5 upload calls a second per app; lower it to leave room for other callers. */
@@ -71,6 +74,7 @@ export function loadConfig(env: Env = process.env): Config {
     defaultParent: defaultParent(env, problems),
     defaultTarget: defaultTarget(env, problems),
     baseAttachmentField: env.LARK_BASE_ATTACHMENT_FIELD?.trim() || "Attachment",
+    sharing: sharing(env, problems),
     maxFileBytes,
     largeFiles,
     uploadsPerSecond: intSetting(
@@ -156,6 +160,18 @@ function defaultParent(env: Env, problems: Problems): Config["defaultParent"] {
     problems.add(`LARK_DEFAULT_PARENT_TYPE must be one of ${PARENT_TYPES.join(", ")}, got "${type}"`);
   } else return { type, node };
   return undefined;
+}
+
+const PERMS: readonly Perm[] = ["view", "edit", "full_access"];
+
+function sharing(env: Env, problems: Problems): Config["sharing"] {
+  const parsed = parseShareList(env.LARK_SHARE_WITH ?? "");
+  for (const problem of parsed.problems) problems.add(`LARK_SHARE_WITH: ${problem}`);
+  const perm = env.LARK_SHARE_PERM?.trim() || "full_access";
+  if (!(PERMS as readonly string[]).includes(perm)) {
+    problems.add(`LARK_SHARE_PERM must be one of ${PERMS.join(", ")}, got "${perm}"`);
+  }
+  return { members: parsed.members, perm: perm as Perm };
 }
 
 function defaultTarget(env: Env, problems: Problems): Destination | undefined {

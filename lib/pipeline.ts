@@ -18,16 +18,20 @@ import {
   type RejectionCode,
   type SkipReason,
   TAG_ERROR,
+  TAG_IMPORT_TICKET,
   TAG_PENDING_METADATA,
   type Tags,
+  ticketFor,
+  ticketValue,
   userMetadata,
 } from "./contract";
 import { ObjectChangedError, RejectionError, TagLimitError, TransientError } from "./errors";
 import { actionOf, type ObjectRef } from "./event";
 import { imageSize } from "./image-info";
 import { type CallCounter, newCounter } from "./lark/client";
-import type { LarkFile, LarkMedia, UploadResult } from "./lark/media";
-import { UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
+import { importMaxBytes } from "./lark/imports";
+import type { DRIVE_FILES, DriveFile, LarkFile, LarkMedia, UploadResult } from "./lark/media";
+import { DRIVE_FOLDER, UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
 import { type PlacementApis, place, type Uploaded } from "./placements";
 import type { RetryOptions } from "./retry";
 import type { ObjectHead, ObjectLocation, OpenObject, S3Objects } from "./s3-objects";
@@ -47,6 +51,10 @@ export type Outcome =
       replaces?: string;
       /** Lark refused the checksum and took the file without it. */
       checksumRefused?: boolean;
+      /** Grants of access that Lark refused (the document or file exists all the same). */
+      shareFailures?: { member: string; error: string }[];
+      /** Lark imported the file but says it left something out (its warning codes, e.g. 2001 cells truncated). */
+      importWarnings?: number[];
     }
   | { kind: "skipped"; reason: SkipReason; fileToken?: string; detail?: string }
   | { kind: "rejected"; code: RejectionCode; reason: string; size?: number; larkCode?: number }
@@ -62,9 +70,10 @@ export interface PipelineDeps {
     | "baseAttachmentField"
     | "maxAttempts"
     | "tagWaitMs"
+    | "sharing"
   >;
   s3: S3Objects;
-  lark: PlacementApis & { media: LarkMedia };
+  lark: PlacementApis & { media: LarkMedia; driveFiles: LarkMedia<typeof DRIVE_FILES> };
 }
 
 export interface RunOptions {
@@ -284,10 +293,13 @@ async function uploadAndWriteBack(
   decision: Extract<Decision, { kind: "upload" }>,
   run: RunOptions,
 ): Promise<Outcome> {
-  const { at, head, tags, target, opened } = decision;
+  const { at, head, target, opened } = decision;
+  // The tag set as the function leaves it: an import ticket parked on the way is removed with the write-back.
+  let tags = decision.tags;
   const retry: RetryOptions = { maxAttempts: deps.config.maxAttempts, deadline: run.deadline, onRetry: run.onRetry };
   const bytes = objectBytes(deps.s3, at, head, opened);
   const counter: CallCounter & { checksumRefused?: boolean } = newCounter();
+  const reported: Pick<Extract<Outcome, { kind: "uploaded" }>, "shareFailures" | "importWarnings"> = {};
   let placement: Placement;
   try {
     placement = await place(deps.lark, {
@@ -296,12 +308,26 @@ async function uploadAndWriteBack(
       retry,
       counter,
       upload: async (file, opts) => {
-        const result = await uploadBytes(deps.lark.media, bytes, file, retry, opts?.imageSize ?? false);
+        const result = await uploadBytes(deps.lark, bytes, file, retry, opts?.imageSize ?? false);
         counter.calls += result.calls;
         counter.larkMs += result.larkMs;
         if (result.checksumRefused) counter.checksumRefused = true;
         run.debug?.("Lark took the file", { fileToken: result.fileToken, calls: result.calls, larkMs: result.larkMs });
         return result;
+      },
+      sharing: deps.config.sharing,
+      onShareFailure: ({ member, error }) => {
+        (reported.shareFailures ??= []).push({ member, error: error.message });
+      },
+      ticket: ticketFor(tags[TAG_IMPORT_TICKET], target.target),
+      parkTicket: async (ticket) => {
+        tags = await deps.s3.setOwnTag(at, tags, TAG_IMPORT_TICKET, ticketValue(ticket, target.target));
+      },
+      dropTicket: async () => {
+        tags = await deps.s3.setOwnTag(at, tags, TAG_IMPORT_TICKET, undefined);
+      },
+      onImportWarnings: (codes) => {
+        reported.importWarnings = codes;
       },
     });
   } catch (err) {
@@ -321,6 +347,7 @@ async function uploadAndWriteBack(
       larkMs: counter.larkMs,
       ...(decision.replaces ? { replaces: decision.replaces } : {}),
       ...(counter.checksumRefused ? { checksumRefused: true } : {}),
+      ...reported,
     }
   );
 }
@@ -408,6 +435,15 @@ function checkSize(target: Target, config: PipelineDeps["config"]): void {
       code: "too-large",
     });
   }
+  if (target.import) {
+    const { extension, type } = target.import;
+    const max = importMaxBytes(extension, type) ?? 0;
+    if (size > max) {
+      throw new RejectionError(`${size} bytes is above the ${max} bytes Lark imports from .${extension} as ${type}`, {
+        code: "too-large",
+      });
+    }
+  }
   if (size > config.maxFileBytes) {
     const why =
       config.largeFiles === "reject" && size > UPLOAD_ALL_MAX_BYTES
@@ -436,10 +472,11 @@ function objectBytes(s3: S3Objects, at: ObjectLocation, head: ObjectHead, opened
   };
 }
 
+/** Uploads the bytes as `file`: a Drive file through Drive's own upload, anything else as media. */
 async function uploadBytes(
-  media: LarkMedia,
+  lark: PipelineDeps["lark"],
   bytes: ReturnType<typeof objectBytes>,
-  file: LarkFile,
+  file: LarkFile | DriveFile,
   retry: RetryOptions,
   wantsImageSize: boolean,
 ): Promise<UploadResult & Uploaded> {
@@ -454,12 +491,20 @@ async function uploadBytes(
     const size = wantsImageSize && head ? imageSize(head.parts) : undefined;
     return size ? { ...result, imageSize: size } : result;
   };
+  const uploadAll = (block: Block) =>
+    file.parentType === DRIVE_FOLDER
+      ? lark.driveFiles.uploadAll(file, block, retry)
+      : lark.media.uploadAll(file, block, retry);
   if (file.size <= UPLOAD_ALL_MAX_BYTES) {
     // The checksum must be known before the file part is sent, so the whole object is held once.
-    for await (const whole of blocks(file.size)) return sized(await media.uploadAll(file, whole, retry));
+    for await (const whole of blocks(file.size)) return sized(await uploadAll(whole));
     throw new TransientError("the object body was empty");
   }
-  return sized(await media.uploadChunked(file, blocks, retry));
+  return sized(
+    file.parentType === DRIVE_FOLDER
+      ? await lark.driveFiles.uploadChunked(file, blocks, retry)
+      : await lark.media.uploadChunked(file, blocks, retry),
+  );
 }
 
 /**

@@ -7,8 +7,10 @@ import { LarkBitable } from "./lark/bitable";
 import { LarkClient } from "./lark/client";
 import { LarkDocx } from "./lark/docx";
 import { LarkHttp } from "./lark/http";
+import { LarkImports } from "./lark/imports";
 import { LarkLimits } from "./lark/limits";
-import { LarkMedia } from "./lark/media";
+import { DRIVE_FILES, LarkMedia } from "./lark/media";
+import { LarkPermissions } from "./lark/permissions";
 import { LarkSheets } from "./lark/sheets";
 import { TenantTokens } from "./lark/token";
 import type { PipelineDeps } from "./pipeline";
@@ -38,6 +40,9 @@ export function createRuntime(config: Config = loadConfig(), opts: RuntimeOption
       docx: new LarkDocx(client, limits),
       bitable: new LarkBitable(client, limits),
       sheets: new LarkSheets(client, limits),
+      driveFiles: new LarkMedia(client, limits, DRIVE_FILES),
+      imports: new LarkImports(client, limits),
+      permissions: new LarkPermissions(client, limits),
     },
   };
 }

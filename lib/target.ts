@@ -7,6 +7,7 @@
 import {
   TAG_BASE_FIELD,
   TAG_FILE_NAME,
+  TAG_IMPORT_AS,
   TAG_PARENT_NODE,
   TAG_PARENT_TYPE,
   TAG_ROUTE_TOKEN,
@@ -15,6 +16,13 @@ import {
 } from "./contract";
 import { RejectionError } from "./errors";
 import { type ImageFormat, imageFormat } from "./image-info";
+import {
+  IMPORT_EXTENSIONS,
+  type ImportExtension,
+  type ImportType,
+  importExtensionOf,
+  importTypes,
+} from "./lark/imports";
 import type { LarkFile } from "./lark/media";
 import { isParentType, PARENT_TYPES, type ParentType } from "./lark/parent-types";
 
@@ -26,7 +34,11 @@ export type Destination =
   | { kind: "media"; parentType: ParentType; parentNode: string }
   | { kind: "docx"; documentId: string }
   | { kind: "base"; appToken: string; tableId: string }
-  | { kind: "sheet"; spreadsheetToken: string; sheetId: string; cell: string };
+  | { kind: "sheet"; spreadsheetToken: string; sheetId: string; cell: string }
+  /** A native document made by Lark's import, in this folder ("" is the app's root folder). */
+  | { kind: "import"; folderToken: string }
+  /** A Drive file in this folder. */
+  | { kind: "folder"; folderToken: string };
 
 /** Where a file goes, resolved for one object. */
 export type Target = Destination & {
@@ -43,6 +55,8 @@ export type Target = Destination & {
   field?: string;
   /** For a media target: sent as upload_all's `extra`. */
   extra?: string;
+  /** For an `import:` target: what Lark makes of the file, from which extension, under which title. */
+  import?: { type: ImportType; extension: ImportExtension; title: string };
 };
 
 export interface TargetDefaults {
@@ -64,6 +78,8 @@ const FORMS: [RegExp, (m: RegExpExecArray) => Destination][] = [
     new RegExp(`^sheet:(${ID})/(${ID})/([A-Za-z]{1,3}[1-9][0-9]{0,6})$`),
     (m) => ({ kind: "sheet", spreadsheetToken: m[1]!, sheetId: m[2]!, cell: m[3]!.toUpperCase() }),
   ],
+  [new RegExp(`^import:(${ID})?$`), (m) => ({ kind: "import", folderToken: m[1] ?? "" })],
+  [new RegExp(`^folder:(${ID})$`), (m) => ({ kind: "folder", folderToken: m[1]! })],
 ];
 
 /** A `lark-target` value (or LARK_DEFAULT_TARGET) parsed; RejectionError `invalid-target` when it does not parse. */
@@ -74,7 +90,7 @@ export function parseDestination(value: string): Destination {
     if (m) return build(m);
   }
   throw new RejectionError(
-    `"${trimmed}" is not docx:<document_id>, base:<app_token>/<table_id> or sheet:<spreadsheet_token>/<sheet_id>/<cell>`,
+    `"${trimmed}" is not docx:<document_id> or base:<app_token>/<table_id> or sheet:<spreadsheet_token>/<sheet_id>/<cell> or import:<folder_token> or folder:<folder_token>`,
     { code: "invalid-target" },
   );
 }
@@ -90,6 +106,10 @@ export function destinationText(d: Destination): string {
       return `base:${d.appToken}/${d.tableId}`;
     case "sheet":
       return `sheet:${d.spreadsheetToken}/${d.sheetId}/${d.cell}`;
+    case "import":
+      return `import:${d.folderToken}`;
+    case "folder":
+      return `folder:${d.folderToken}`;
   }
 }
 
@@ -124,8 +144,43 @@ export function resolveTarget({ key, size, contentType, tags, defaults }: Target
         );
       }
       break;
+    case "import":
+      target.import = importOf(key, name, tags[TAG_FILE_NAME], tags[TAG_IMPORT_AS]);
+      break;
   }
   return target;
+}
+
+/**
+ * What Lark's import makes of the file: the type follows the extension (the key's, else the given name's),
+ * or the `lark-import-as` tag among the types Lark allows for it. The title is the name as given, or the key's
+ * name without its extension.
+ */
+function importOf(key: string, name: string, givenName: string | undefined, importAs: string | undefined) {
+  const keyName = key.slice(key.lastIndexOf("/") + 1);
+  const named = extensionOf(keyName) ?? extensionOf(name);
+  const extension = importExtensionOf(keyName) ?? importExtensionOf(name);
+  if (!extension) {
+    throw new RejectionError(
+      `Lark imports ${IMPORT_EXTENSIONS.join(" ")} files; ${named ? `.${named}` : "a file without an extension"} is not one`,
+      { code: "unsupported-import-type" },
+    );
+  }
+  const allowed = importTypes(extension);
+  const wanted = importAs?.trim().toLowerCase();
+  const type = wanted ? allowed.find((t) => t === wanted) : allowed[0];
+  if (!type) {
+    throw new RejectionError(`Lark imports a .${extension} file as ${allowed.join(" or ")}; not as ${wanted}`, {
+      code: "unsupported-import-type",
+    });
+  }
+  const title = givenName ?? (extensionOf(keyName) ? keyName.slice(0, keyName.lastIndexOf(".")) : keyName);
+  return { type, extension, title: title || keyName };
+}
+
+function extensionOf(name: string): string | undefined {
+  const dot = name.lastIndexOf(".");
+  return dot > 0 && dot < name.length - 1 ? name.slice(dot + 1) : undefined;
 }
 
 /** The file as upload_all sees it, for a media target. */

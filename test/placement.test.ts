@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, beforeEach, describe, test } from "node:test";
 import type { Fault } from "../local/lark-emulator";
-import { otherEvent } from "./support/envelopes";
+import { otherEvent, sqsEvent } from "./support/envelopes";
 import { type Stack, startStack } from "./support/stack";
 
 const DOC = "doxcnPlace01";
@@ -187,6 +187,37 @@ describe("docx: appended to the end of the document", () => {
     await stack.handler(event);
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^lark-1770032: /);
     assert.equal(stack.lark.files.length, 0);
+  });
+});
+
+describe("docx: a burst", () => {
+  test("50 images into one document: 50 blocks in order, each holding its object's token, no limit broken", async () => {
+    // Lark's windows at a tenth of a second, in the emulator and the function's pacers alike.
+    const fast = await startStack({ timeScale: 0.1 });
+    try {
+      fast.lark.addDocument(DOC);
+      const puts = [];
+      for (let i = 0; i < 50; i++) {
+        puts.push(
+          await fast.put(`burst/${String(i).padStart(2, "0")}.png`, PNG, { tags: { "lark-target": `docx:${DOC}` } }),
+        );
+      }
+      for (let i = 0; i < 50; i += 10) {
+        const batch = sqsEvent(puts.slice(i, i + 10).map((body, j) => ({ messageId: `m${i + j}`, body })));
+        assert.deepEqual(await fast.handler(batch), { batchItemFailures: [] });
+      }
+      assert.deepEqual(fast.lark.stats().limitViolations, {}, "no rate or concurrency rule of Lark's was broken");
+      const doc = fast.lark.documents.get(DOC)!;
+      const blocks = doc.blocks.get(DOC)!.children.map((id) => doc.blocks.get(id)!);
+      assert.equal(blocks.length, 50);
+      for (let i = 0; i < 50; i++) {
+        const head = await fast.head(`burst/${String(i).padStart(2, "0")}.png`);
+        assert.equal(head.Metadata?.["lark-block-id"], blocks[i]!.blockId, `file ${i} is block ${i}`);
+        assert.equal(blocks[i]!.payload.token, head.Metadata?.["lark-file-token"]);
+      }
+    } finally {
+      await fast.close();
+    }
   });
 });
 

@@ -2,8 +2,9 @@
  * Every rate and concurrency rule of Lark's that the function must keep, declared once, with the pacer
  * that keeps each. One LarkLimits per process: every call under a rule, from any invocation, shares its pacer.
  *
- * - Media uploads (upload_all, upload_prepare / upload_part / upload_finish): 5 calls a second per app, and
- *   no two at once (Lark's upload_all reference: "不支持并发调用，且调用频率上限为 5 QPS").
+ * - Media and Drive file uploads (upload_all, upload_prepare / upload_part / upload_finish of the medias and the
+ *   files APIs): 5 calls a second per app, and no two at once (Lark's upload_all references: "不支持并发调用，且调用
+ *   频率上限为 5 QPS"); one rule for both APIs, which Lark states alike, and writes into a folder never overlap.
  * - docx writes (create block children, update a block, batch delete children): 3 requests a second per app for
  *   each of them (HTTP 400 + 99991400), and 3 edits a second per document across all of them (HTTP 429 +
  *   99991400) (Lark's create / update / batch-delete block references, "单篇文档并发编辑上限为每秒 3 次"). We also
@@ -14,6 +15,9 @@
  *   table (1254291 "同一个数据表不支持并发调用写接口").
  * - Sheets floating images (create, get): 100 requests a minute per app (Lark's create-float-image reference);
  *   one budget for both, the stricter reading.
+ * - Import tasks: creating one, 100 requests a minute per app (HTTP 429 + 1069923); reading one, 1000 a minute and
+ *   50 a second per app (Lark's create / get import task references).
+ * - Permission members: granting one, 100 requests a minute per app (Lark's add-collaborator reference).
  *
  * A call under several rules holds a slot of each (see LarkClient.call). Callers list them narrowest first (the
  * document or table, then the app), so a call waiting on a busy document holds no app-wide slot meanwhile; as
@@ -48,6 +52,9 @@ export class LarkLimits {
   private readonly recordWrites: Pacer;
   private readonly tableWrites: PacerPerKey;
   private readonly floatImageCalls: Pacer;
+  private readonly importCreates: Pacer;
+  private readonly importReads: readonly Pacer[];
+  private readonly memberGrants: Pacer;
 
   constructor(opts: LimitsOptions = {}) {
     const scale = opts.timeScale ?? 1;
@@ -64,6 +71,9 @@ export class LarkLimits {
     this.recordWrites = new Pacer(rate(50, SECOND));
     this.tableWrites = new PacerPerKey({ perWindow: Infinity, windowMs: 0, oneAtATime: true });
     this.floatImageCalls = new Pacer(rate(100, MINUTE));
+    this.importCreates = new Pacer(rate(100, MINUTE));
+    this.importReads = [new Pacer(rate(1000, MINUTE)), new Pacer(rate(50, SECOND))];
+    this.memberGrants = new Pacer(rate(100, MINUTE));
   }
 
   /** The per-app rule of a docx endpoint that edits. */
@@ -92,6 +102,22 @@ export class LarkLimits {
 
   floatImages(): Pacing {
     return this.floatImageCalls;
+  }
+
+  importCreate(): Pacing {
+    return this.importCreates;
+  }
+
+  /**
+   * The two rules of reading an import task, the minute's first: a call waiting on the second's window holds one
+   * of the minute's slots, which it is about to use anyway.
+   */
+  importRead(): readonly Pacing[] {
+    return this.importReads;
+  }
+
+  permissionGrant(): Pacing {
+    return this.memberGrants;
   }
 }
 

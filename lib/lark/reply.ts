@@ -1,8 +1,8 @@
 /**
  * The one place that decides what a Lark reply means: success, a token to refresh, a transient fault
  * to retry, a misconfigured app, or a permanent rejection of this file. Codes and their meaning come
- * from the error tables of Lark's API references (upload_all, docx blocks, base records, sheets floating
- * images) and Lark's authentication documentation.
+ * from the error tables of Lark's API references (media and Drive file uploads, docx blocks, base records, sheets
+ * floating images, import tasks, permission members) and Lark's authentication documentation.
  */
 import { ConfigurationError, RejectionError, TokenRejectedError, TransientError } from "../errors";
 
@@ -12,6 +12,8 @@ const TRANSIENT_CODES = new Set([
   99991400,
   // Media uploads: "can retry", internal timeout, unknown error, client connect close.
   1061045, 1061006, 1061001, 1062051,
+  // Drive file uploads: a file version conflict, the folder locked for a data migration.
+  1061022, 1064230,
   // docx: server and gateway internal errors, mount folder failed, under maintenance (1771001–1771006);
   // the document is being copied (1770020).
   1771001, 1771002, 1771003, 1771004, 1771005, 1771006, 1770020,
@@ -20,6 +22,10 @@ const TRANSIENT_CODES = new Set([
   1254036, 1254290, 1254291, 1254607, 1255040,
   // Sheets: too many requests, retry later, in mixed state ("retry later"), server errors.
   1310217, 1310235, 1310242, 1315201, 1315202, 1315203,
+  // Import tasks: too many requests (HTTP 429), internal errors (HTTP 500).
+  1069923, 1069901, 1069903, 1069905,
+  // Permission members: internal error, concurrency error ("please retry").
+  1066001, 1066002,
 ]);
 /** The tenant token is invalid, expired or malformed: fetch a new one and retry once. */
 const TOKEN_CODES = new Set([99991661, 99991663, 99991665, 99991671]);

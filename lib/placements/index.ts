@@ -1,19 +1,23 @@
 /**
  * Making an uploaded file visible where its target says, one module per kind of target. Each flow is a few
  * idempotent Lark steps around the upload, written so that a retry after a crash between any two of them ends
- * with one block, one record or one floating image, holding the token that is written back.
+ * with one block, one record, one floating image, one document or one Drive file, holding the token written back.
  */
 import { META_FILE_TOKEN, META_TARGET, type Placement } from "../contract";
 import type { ImageSize } from "../image-info";
 import type { LarkBitable } from "../lark/bitable";
 import type { CallCounter } from "../lark/client";
 import type { LarkDocx } from "../lark/docx";
-import type { LarkFile } from "../lark/media";
+import type { LarkImports } from "../lark/imports";
+import type { DriveFile, LarkFile } from "../lark/media";
+import type { LarkPermissions, Member, Perm } from "../lark/permissions";
 import type { LarkSheets } from "../lark/sheets";
 import type { RetryOptions } from "../retry";
 import { mediaFile, type Target } from "../target";
 import { placeInBase } from "./base";
 import { placeInDocument } from "./docx";
+import { placeInFolder } from "./folder";
+import { importDocument } from "./import";
 import { placeInSheet } from "./sheet";
 
 /** The Lark APIs a placement uses beyond the upload itself. */
@@ -21,6 +25,8 @@ export interface PlacementApis {
   docx: LarkDocx;
   bitable: LarkBitable;
   sheets: LarkSheets;
+  imports: LarkImports;
+  permissions: LarkPermissions;
 }
 
 export interface Uploaded {
@@ -39,8 +45,17 @@ export interface PlacementJob<T extends Target = Target> {
   seed: string;
   retry: RetryOptions;
   counter: CallCounter;
-  /** Uploads the object's bytes as `file` (each call reads them again). */
-  upload(file: LarkFile, opts?: { imageSize?: boolean }): Promise<Uploaded>;
+  /** Uploads the object's bytes as `file` (each call reads them again): media, or a Drive file with `api: "files"`. */
+  upload(file: LarkFile | DriveFile, opts?: { imageSize?: boolean }): Promise<Uploaded>;
+  /** Who gets access to what the app creates (imported documents, Drive files). */
+  sharing: { members: Member[]; perm: Perm };
+  onShareFailure(failure: { member: string; error: Error }): void;
+  /** An import job started by an earlier attempt, to be polled instead of importing again. */
+  ticket?: string;
+  /** Keeps an import job's ticket on the object for the next attempt; dropTicket forgets it. */
+  parkTicket(ticket: string): Promise<void>;
+  dropTicket(): Promise<void>;
+  onImportWarnings(codes: number[]): void;
 }
 
 export async function place(apis: PlacementApis, job: PlacementJob): Promise<Placement> {
@@ -56,5 +71,9 @@ export async function place(apis: PlacementApis, job: PlacementJob): Promise<Pla
       return placeInBase(apis.bitable, { ...job, target });
     case "sheet":
       return placeInSheet(apis.sheets, { ...job, target });
+    case "import":
+      return importDocument(apis, { ...job, target });
+    case "folder":
+      return placeInFolder(apis, { ...job, target });
   }
 }
