@@ -53,8 +53,9 @@ export function banner(facts: BannerFacts, paint: Paint): string[] {
     `  export AWS_ACCESS_KEY_ID=${accessKeyId} AWS_SECRET_ACCESS_KEY=${secretAccessKey} AWS_REGION=${LOCAL_REGION}`,
     `  aws --endpoint-url ${s3Endpoint} s3api put-object --bucket ${bucket} --key report.pdf --body ./report.pdf \\`,
     `    --tagging '${facts.exampleTagging}'`,
-    paint.dim(`  (AWS CLI 2.13+ and 1.29+ also take AWS_ENDPOINT_URL_S3=${s3Endpoint} for --endpoint-url;`),
-    paint.dim(`   older ones, e.g. Debian's 2.9, ignore that variable and call AWS)`),
+    paint.dim(
+      `  (AWS_ENDPOINT_URL_S3 for --endpoint-url: AWS CLI 2.13+ and 1.29+ only; older ones, e.g. Debian's 2.9, call AWS)`,
+    ),
   );
   lines.push(
     `S3 (s3rver)     ${s3Endpoint}   objects in ${facts.s3Dir}/`,
