@@ -123,7 +123,8 @@ function tagWaitEnd(
   const byDefault =
     (decision.kind === "upload" && !decision.target.tagged) ||
     (decision.kind === "refuse" && decision.error.code === "missing-parent");
-  const end = head.lastModified.getTime() + deps.config.tagWaitMs;
+  // S3 says when an object was written to the second only: the wait counts from the end of that second.
+  const end = head.lastModified.getTime() + 1000 + deps.config.tagWaitMs;
   return byDefault && end > Date.now() ? end : undefined;
 }
 
