@@ -43,6 +43,7 @@ import {
   DEFAULT_BUCKET,
   DEFAULT_DESTINATION_VARIABLES,
   DEFAULT_LARK_EMULATOR_PORT,
+  DEFAULT_LARK_EMULATOR_VIEW_PORT,
   DEFAULT_S3_PORT,
   type DevStackInfo,
   shown,
@@ -69,7 +70,7 @@ function intEnv(name: string, fallback: number, min: number, max: number): numbe
 
 const s3Port = intEnv("S3_PORT", DEFAULT_S3_PORT, 1, 65535);
 const larkPort = intEnv("LARK_EMULATOR_PORT", DEFAULT_LARK_EMULATOR_PORT, 1, 65535);
-const viewPort = intEnv("LARK_EMULATOR_VIEW_PORT", DEFAULT_LARK_EMULATOR_PORT + 1, 1, 65535);
+const viewPort = intEnv("LARK_EMULATOR_VIEW_PORT", DEFAULT_LARK_EMULATOR_VIEW_PORT, 1, 65535);
 const bucket = process.env.BUCKET?.trim() || DEFAULT_BUCKET;
 if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
   fail(`BUCKET must be a valid S3 bucket name, got "${bucket}"`, 2);

@@ -14,11 +14,12 @@
 // names in `Endpoint` (faults.ts), its codes in codes.ts, its rate rule names in `RateRuleName` below, and one
 // line each in startLarkEmulator and the LarkEmulator object for its fixtures.
 //
-// Standalone: node --import tsx local/lark-emulator/index.ts  (PORT, default 9876; VIEW_PORT for the web view,
-// default 9877; LARK_APP_ID, LARK_APP_SECRET)
+// Standalone: node --import tsx local/lark-emulator/index.ts  (PORT and VIEW_PORT, by default npm start's ports;
+// LARK_APP_ID, LARK_APP_SECRET)
 
 import http from "node:http";
 import { pathToFileURL } from "node:url";
+import { DEFAULT_LARK_EMULATOR_PORT, DEFAULT_LARK_EMULATOR_VIEW_PORT } from "../shared/state";
 import { createAuth } from "./auth";
 import { type Base, type BaseFixture, type BaseView, type BitableRateRule, createBitable } from "./bitable";
 import { drain } from "./bodies";
@@ -402,8 +403,8 @@ export async function startLarkEmulator(opts: LarkEmulatorOptions = {}): Promise
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const emulator = await startLarkEmulator({
-    port: Number(process.env.PORT ?? 9876),
-    viewPort: Number(process.env.VIEW_PORT ?? 9877),
+    port: Number(process.env.PORT ?? DEFAULT_LARK_EMULATOR_PORT),
+    viewPort: Number(process.env.VIEW_PORT ?? DEFAULT_LARK_EMULATOR_VIEW_PORT),
     appId: process.env.LARK_APP_ID || undefined,
     appSecret: process.env.LARK_APP_SECRET || undefined,
     log: (line) => console.log(line),

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 
 export const DEFAULT_S3_PORT = 4569;
 export const DEFAULT_LARK_EMULATOR_PORT = 9876;
+export const DEFAULT_LARK_EMULATOR_VIEW_PORT = DEFAULT_LARK_EMULATOR_PORT + 1;
 export const DEFAULT_BUCKET = "inbox";
 /** The settings that say where an object without destination tags goes. */
 export const DEFAULT_DESTINATION_VARIABLES = [
