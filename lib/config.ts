@@ -2,10 +2,12 @@
  * The function's settings, read from the environment and validated once: a bad value fails loudly, naming
  * the variable, instead of misbehaving later.
  */
-import { ConfigurationError } from "./errors";
+import { ConfigurationError, type RejectionError } from "./errors";
 import { MEDIA_UPLOADS_PER_SECOND } from "./lark/limits";
 import { isParentType, PARENT_TYPES, type ParentType, UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
+import { type Member, type Perm, parseShareList } from "./lark/permissions";
 import { LOG_LEVELS } from "./log";
+import { type Destination, parseDestination } from "./target";
 
 export type LargeFileMode = "reject" | "chunked";
 
@@ -27,6 +29,12 @@ export interface Config {
   appId: string;
   appSecret: SecretSource;
   defaultParent?: { type: ParentType; node: string };
+  /** Where an object without destination tags goes (before defaultParent). */
+  defaultTarget?: Destination;
+  /** The attachment field of a `base:` target when the object names none. */
+  baseAttachmentField: string;
+  /** Who gets access to what the app creates (imported documents, Drive files), and which access. */
+  sharing: { members: Member[]; perm: Perm };
   maxFileBytes: number;
   largeFiles: LargeFileMode;
   /** Lark allows 5 upload calls a second per app; lower it to leave room for other callers. */
@@ -64,6 +72,9 @@ export function loadConfig(env: Env = process.env): Config {
     appId: required(env, "LARK_APP_ID", problems),
     appSecret: secretSource(env, problems),
     defaultParent: defaultParent(env, problems),
+    defaultTarget: defaultTarget(env, problems),
+    baseAttachmentField: env.LARK_BASE_ATTACHMENT_FIELD?.trim() || "Attachment",
+    sharing: sharing(env, problems),
     maxFileBytes,
     largeFiles,
     uploadsPerSecond: intSetting(
@@ -149,6 +160,29 @@ function defaultParent(env: Env, problems: Problems): Config["defaultParent"] {
     problems.add(`LARK_DEFAULT_PARENT_TYPE must be one of ${PARENT_TYPES.join(", ")}, got "${type}"`);
   } else return { type, node };
   return undefined;
+}
+
+const PERMS: readonly Perm[] = ["view", "edit", "full_access"];
+
+function sharing(env: Env, problems: Problems): Config["sharing"] {
+  const parsed = parseShareList(env.LARK_SHARE_WITH ?? "");
+  for (const problem of parsed.problems) problems.add(`LARK_SHARE_WITH: ${problem}`);
+  const perm = env.LARK_SHARE_PERM?.trim() || "full_access";
+  if (!(PERMS as readonly string[]).includes(perm)) {
+    problems.add(`LARK_SHARE_PERM must be one of ${PERMS.join(", ")}, got "${perm}"`);
+  }
+  return { members: parsed.members, perm: perm as Perm };
+}
+
+function defaultTarget(env: Env, problems: Problems): Destination | undefined {
+  const value = env.LARK_DEFAULT_TARGET?.trim();
+  if (!value) return undefined;
+  try {
+    return parseDestination(value);
+  } catch (err) {
+    problems.add(`LARK_DEFAULT_TARGET: ${(err as RejectionError).reason}`);
+    return undefined;
+  }
 }
 
 function secretSource(env: Env, problems: Problems): SecretSource {

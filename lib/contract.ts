@@ -154,6 +154,17 @@ export function pendingValue(placement: Placement): string {
     .join(" ");
 }
 
+/** The `lark-import-ticket` value: the job's ticket, and the target it imports into. */
+export function ticketValue(ticket: string, target: string): string {
+  return `${ticket} ${target}`;
+}
+
+/** The ticket a `lark-import-ticket` tag holds for this target; undefined for another target's job. */
+export function ticketFor(value: string | undefined, target: string): string | undefined {
+  const [ticket, parkedFor] = (value ?? "").split(" ");
+  return ticket && parkedFor === target ? ticket : undefined;
+}
+
 /** The placement a `lark-pending-metadata` tag holds; undefined when it holds no token. */
 export function placementOf(pending: string | undefined): Placement | undefined {
   if (!pending) return undefined;

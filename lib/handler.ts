@@ -199,6 +199,16 @@ function record(log: Logger, metrics: Metrics, report: ObjectReport): void {
         metrics.add("ChecksumRefused", "Count");
         log.warn("Lark refused the checksum; the file was sent again without it", fields);
       }
+      if (outcome.shareFailures) {
+        metrics.add("ShareFailures", "Count", outcome.shareFailures.length);
+        log.warn("Lark refused to share what the app made", { ...fields, shareFailures: outcome.shareFailures });
+      }
+      if (outcome.importWarnings) {
+        log.warn("Lark imported the file but left something out", {
+          ...fields,
+          importWarnings: outcome.importWarnings,
+        });
+      }
       metrics.add("UploadedBytes", "Bytes", outcome.size);
       if (outcome.larkMs !== undefined) metrics.larkLatency(outcome.larkMs);
       log.info("uploaded", fields);

@@ -3,10 +3,15 @@
  * invocation: clients with their keep-alive connections, the token cache and Lark's pacers.
  */
 import { type Config, loadConfig } from "./config";
+import { LarkBitable } from "./lark/bitable";
 import { LarkClient } from "./lark/client";
+import { LarkDocx } from "./lark/docx";
 import { LarkHttp } from "./lark/http";
+import { LarkImports } from "./lark/imports";
 import { LarkLimits } from "./lark/limits";
-import { LarkMedia } from "./lark/media";
+import { DRIVE_FILES, LarkMedia } from "./lark/media";
+import { LarkPermissions } from "./lark/permissions";
+import { LarkSheets } from "./lark/sheets";
 import { TenantTokens } from "./lark/token";
 import type { PipelineDeps } from "./pipeline";
 import { createS3Client } from "./s3-client";
@@ -30,6 +35,14 @@ export function createRuntime(config: Config = loadConfig(), opts: RuntimeOption
   return {
     config,
     s3: new S3Objects(s3, { verifyTagsAfterCopy: config.radosgwWorkarounds }),
-    lark: new LarkMedia(client, limits),
+    lark: {
+      media: new LarkMedia(client, limits),
+      docx: new LarkDocx(client, limits),
+      bitable: new LarkBitable(client, limits),
+      sheets: new LarkSheets(client, limits),
+      driveFiles: new LarkMedia(client, limits, DRIVE_FILES),
+      imports: new LarkImports(client, limits),
+      permissions: new LarkPermissions(client, limits),
+    },
   };
 }

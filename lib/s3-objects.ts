@@ -174,6 +174,21 @@ export class S3Objects {
   }
 
   /**
+   * Sets (or, with `value` undefined, removes) one of the function's own tags, keeping every other tag as
+   * it is; answers the tag set now on the object.
+   */
+  async setOwnTag(at: ObjectLocation, tags: Tags, key: string, value: string | undefined): Promise<Tags> {
+    const { [key]: _old, ...rest } = tags;
+    const next = value === undefined ? rest : { ...rest, [key]: value };
+    if (sameTags(next, tags)) return tags;
+    if (Object.keys(next).length > MAX_TAGS) {
+      throw new TagLimitError(`cannot add the tag ${key}: the object already has the ${MAX_TAGS} tags S3 allows`);
+    }
+    await this.putTags(at, next);
+    return next;
+  }
+
+  /**
    * The tag set with this tag added and the function's other own tags removed. Nothing is written when that is
    * the set the object has: every tag write announces itself as an event, which would decide the object again.
    */

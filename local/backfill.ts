@@ -11,21 +11,24 @@
  * LARK_APP_SECRET…, LARK_BASE_URL). When AWS_ENDPOINT_URL_S3 is the running `npm start` stack and no
  * LARK_* is set, that stack's Lark emulator and default parent are used (from .local/dev/env.json).
  *
- * Exit code: 0 done (refusals are answers, tagged on the objects), 1 some object failed (run again),
- * 2 bad arguments or settings, 130 interrupted.
+ * Exit code: 0 done (refusals are answers, tagged on the objects), 1 some object failed (the summary says
+ * whether a rerun helps), 2 bad arguments or settings (found before listing, or a configuration problem that
+ * stopped the run), 130 interrupted.
  */
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
 import { type Config, loadConfig, SECRET_VARIABLES } from "../lib/config";
-import { META_FILE_TOKEN, type RejectionCode, type SkipReason, TAG_ERROR } from "../lib/contract";
-import { ConfigurationError } from "../lib/errors";
+import { META_FILE_TOKEN, META_TARGET, type RejectionCode, type SkipReason, TAG_ERROR } from "../lib/contract";
+import { decide } from "../lib/decide";
+import { ConfigurationError, Failure } from "../lib/errors";
 import type { ObjectRef } from "../lib/event";
-import { decide, processObject } from "../lib/pipeline";
+import { processObject } from "../lib/pipeline";
 import { createRuntime } from "../lib/runtime";
 import { createS3Client } from "../lib/s3-client";
 import { Progress } from "./backfill/progress";
 import { cli } from "./shared/cli";
-import { formatBytes, formatMs, outcomeLine, painter, wantsColor } from "./shared/format";
-import { readStackInfo, sameEndpoint, shown, stateDir } from "./shared/state";
+import { formatBytes, formatMs, outcomeLine, painter, UNTOLD, wantsColor } from "./shared/format";
+import { missingAwsSettings, useLocalKeysFor } from "./shared/s3-access";
+import { DEFAULT_DESTINATION_VARIABLES, readStackInfo, sameEndpoint, shown, stateDir } from "./shared/state";
 
 const USAGE = `usage: npm run backfill -- s3://BUCKET[/PREFIX] [--dry-run] [--retry-errors]
 
@@ -37,7 +40,8 @@ const USAGE = `usage: npm run backfill -- s3://BUCKET[/PREFIX] [--dry-run] [--re
   --retry-errors   also retry objects tagged ${TAG_ERROR} (after fixing their tags)
 
   S3: real S3 with your AWS credentials, or AWS_ENDPOINT_URL_S3 (e.g. the npm start stack).
-  exit code: 0 done, 1 some object failed (run again), 2 bad arguments or settings, 130 interrupted`;
+  exit code: 0 done, 1 some object failed (the summary says whether a rerun helps),
+             2 bad arguments or settings, 130 interrupted`;
 
 const out = process.stdout;
 const paint = painter(wantsColor(out));
@@ -56,19 +60,31 @@ const prefix = target[2] ?? "";
 const dryRun = Boolean(args.values["dry-run"]);
 const retryErrors = Boolean(args.values["retry-errors"]);
 
-const env: Record<string, string | undefined> = { ...process.env };
 const notes: string[] = [];
+// The S3 client reads its keys from the process's environment, as in Lambda.
+if (useLocalKeysFor(process.env.AWS_ENDPOINT_URL_S3?.trim()))
+  notes.push("S3 keys: s3rver's, for the store on this machine");
+const env: Record<string, string | undefined> = { ...process.env };
 useDevStackLark(env);
 if (dryRun) {
   // Nothing is sent to Lark, so a dry run does not need its credentials.
   env.LARK_APP_ID ||= "dry-run";
   if (!SECRET_VARIABLES.some((v) => env[v])) env.LARK_APP_SECRET = "dry-run";
 }
-let config: Config;
+// Every setting that is wrong or missing is said at once, before anything is listed.
+const problems: string[] = [];
+let config: Config | undefined;
 try {
   config = loadConfig(env);
 } catch (err) {
-  process.stderr.write(`npm run backfill: ${(err as Error).message}\n`);
+  problems.push((err as Error).message);
+}
+const s3Endpoint = env.AWS_ENDPOINT_URL_S3?.trim() || undefined;
+const lister = createS3Client({ endpoint: s3Endpoint });
+const missing = await missingAwsSettings(lister);
+if (missing.length) problems.push(`cannot call ${s3Endpoint ?? "AWS S3"}: ${missing.join("; ")}`);
+if (!config || problems.length) {
+  for (const problem of problems) process.stderr.write(`npm run backfill: ${problem}\n`);
   process.exit(2);
 }
 
@@ -83,12 +99,7 @@ function useDevStackLark(e: Record<string, string | undefined>): void {
     LARK_APP_SECRET: info.emulator.appSecret,
     LARK_BASE_URL: info.emulator.baseUrl,
   });
-  if (info.defaultParent && !e.LARK_DEFAULT_PARENT_TYPE?.trim() && !e.LARK_DEFAULT_PARENT_NODE?.trim()) {
-    Object.assign(e, {
-      LARK_DEFAULT_PARENT_TYPE: info.defaultParent.type,
-      LARK_DEFAULT_PARENT_NODE: info.defaultParent.node,
-    });
-  }
+  if (!DEFAULT_DESTINATION_VARIABLES.some((v) => e[v]?.trim())) Object.assign(e, info.defaults);
   notes.push(
     `Lark: the emulator of npm start at ${info.emulator.baseUrl} (from ${shown(stateDir(e))}/env.json; set LARK_* to override)`,
   );
@@ -111,8 +122,18 @@ type Tally = {
   skipped: Map<string, number>;
   rejected: Map<string, number>;
   failed: { key: string; error: Error }[];
+  /** Refusals the object could not be told (no room for the error tag): only this run's output says them. */
+  untold: { key: string; refusal: string }[];
 };
-const tally: Tally = { uploaded: 0, uploadedBytes: 0, skipped: new Map(), rejected: new Map(), failed: [] };
+const tally: Tally = {
+  uploaded: 0,
+  uploadedBytes: 0,
+  skipped: new Map(),
+  rejected: new Map(),
+  failed: [],
+  untold: [],
+};
+
 const bump = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
 
 let interrupted = false;
@@ -123,8 +144,18 @@ process.once("SIGINT", () => {
 });
 process.once("SIGTERM", () => (interrupted = true));
 
+/** S3's answers to a listing that no rerun changes, and what to check. */
+const SETTINGS_ERRORS: Record<string, string> = {
+  NoSuchBucket: "check the bucket name",
+  AccessDenied: "these credentials may not list the bucket: s3:ListBucket",
+  InvalidAccessKeyId: "check your AWS credentials",
+  SignatureDoesNotMatch: "check your AWS secret key",
+  ExpiredToken: "your AWS session expired: sign in again",
+  PermanentRedirect: "the bucket is in another region: set AWS_REGION",
+  AuthorizationHeaderMalformed: "the bucket is in another region: set AWS_REGION",
+};
+
 const runtime = createRuntime(config);
-const lister = createS3Client({ endpoint: config.s3Endpoint });
 const where = `s3://${bucket}/${prefix}`;
 const started = Date.now();
 
@@ -137,10 +168,12 @@ try {
   refs = await list(lister, bucket, prefix);
 } catch (err) {
   const e = err as { name?: string; message?: string; code?: string };
+  const settings = SETTINGS_ERRORS[e.name ?? ""];
   process.stderr.write(
-    `npm run backfill: listing ${where} failed: ${e.name ?? "Error"}: ${e.message ?? e.code ?? String(err)}\n`,
+    `npm run backfill: listing ${where} failed: ${e.name ?? "Error"}: ${e.message ?? e.code ?? String(err)}` +
+      `${settings ? ` (${settings})` : ""}\n`,
   );
-  process.exit(e.name === "NoSuchBucket" ? 2 : 1);
+  process.exit(settings ? 2 : 1);
 }
 const totalBytes = refs.reduce((n, r) => n + (r.size ?? 0), 0);
 print(`  ${refs.length} object(s), ${formatBytes(totalBytes)}`);
@@ -208,9 +241,16 @@ print(
   `  ${would}skip${dryRun ? "" : "ped"} ${sum(tally.skipped)}${tally.skipped.size ? ` (${list_(tally.skipped)})` : ""}`,
 );
 const rejectedCount = sum(tally.rejected);
+const whereTold =
+  !rejectedCount || dryRun
+    ? ""
+    : tally.untold.length === rejectedCount
+      ? ` - no room on the object for the ${TAG_ERROR} tag:`
+      : ` - the reason is on each object's ${TAG_ERROR} tag${tally.untold.length ? ", except on these, which have no room for it:" : ""}`;
 print(
-  `  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${rejectedCount && !dryRun ? ` - the reason is on each object's ${TAG_ERROR} tag` : ""}`,
+  `  ${would}reject${dryRun ? "" : "ed"} ${rejectedCount}${tally.rejected.size ? ` (${list_(tally.rejected)})` : ""}${whereTold}`,
 );
+for (const u of tally.untold) print(paint.yellow(`    ${u.key}: ${u.refusal}`));
 if (!dryRun || tally.failed.length) {
   print(`  ${dryRun ? "could not check" : "failed"} ${tally.failed.length}`);
   for (const f of tally.failed.slice(0, 10)) print(paint.red(`    ${f.key}: ${f.error.name}: ${f.error.message}`));
@@ -218,9 +258,19 @@ if (!dryRun || tally.failed.length) {
 }
 const notAttempted = refs.length - attempted;
 if (notAttempted) print(`  not attempted ${notAttempted} (${configProblem ? "configuration problem" : "interrupted"})`);
-if (configProblem) print(paint.red(`stopped: ${configProblem.message}. Fix the settings and run again.`));
-else if (tally.failed.length)
-  print(`Run the same command again to retry the failed object(s); what is done is skipped.`);
+if (configProblem)
+  print(paint.red(`stopped: ${configProblem.message}. Fix the settings, then run the same command again.`));
+const lasting = tally.failed.filter((f) => f.error instanceof Failure && f.error.kind === "permanent").length;
+if (lasting) {
+  print(
+    `${lasting} object(s) failed on something a rerun does not change: do what its line says, then run the same command again.`,
+  );
+}
+if (tally.failed.length > lasting && !configProblem) {
+  print(
+    `Run the same command again to retry the ${tally.failed.length - lasting} object(s) that failed on something passing; what is done is skipped.`,
+  );
+}
 if (!dryRun && !retryErrors && tally.skipped.get("error-tagged")) {
   print(
     paint.dim(
@@ -229,7 +279,7 @@ if (!dryRun && !retryErrors && tally.skipped.get("error-tagged")) {
   );
 }
 
-process.exit(tally.failed.length || configProblem ? 1 : interrupted ? 130 : 0);
+process.exit(configProblem ? 2 : tally.failed.length ? 1 : interrupted ? 130 : 0);
 
 // ---------- helpers ----------
 
@@ -255,7 +305,7 @@ async function list(s3: S3Client, b: string, p: string): Promise<ObjectRef[]> {
 type Counted =
   | { kind: "uploaded"; size: number }
   | { kind: "skipped"; reason: string }
-  | { kind: "rejected"; code: string }
+  | { kind: "rejected"; code: RejectionCode; reason: string }
   | { kind: "failed"; error: Error };
 
 function count(outcome: Counted, ref: ObjectRef): void {
@@ -267,6 +317,7 @@ function count(outcome: Counted, ref: ObjectRef): void {
     case "skipped":
       return void bump(tally.skipped, outcome.reason);
     case "rejected":
+      if (outcome.code === UNTOLD) tally.untold.push({ key: ref.key, refusal: `${outcome.code}: ${outcome.reason}` });
       return void bump(tally.rejected, outcome.code);
     case "failed":
       tally.failed.push({ key: ref.key, error: outcome.error });
@@ -277,7 +328,7 @@ function count(outcome: Counted, ref: ObjectRef): void {
 type Prediction =
   | { kind: "upload"; size: number; destination: string }
   /** Lark has the file already (an earlier metadata write failed): only that write is left. */
-  | { kind: "finish"; size: number; fileToken: string }
+  | { kind: "finish"; size: number; fileToken: string; destination?: string }
   | { kind: "skip"; reason: SkipReason; detail?: string }
   | { kind: "reject"; code: RejectionCode; reason: string; size: number }
   | { kind: "unknown"; error: Error };
@@ -295,7 +346,12 @@ async function predict(ref: ObjectRef): Promise<Prediction> {
       case "refuse":
         return { kind: "reject", code: decision.error.code, reason: decision.error.reason, size: decision.size };
       case "finish":
-        return { kind: "finish", size: decision.head.size, fileToken: decision.placement[META_FILE_TOKEN] };
+        return {
+          kind: "finish",
+          size: decision.head.size,
+          fileToken: decision.placement[META_FILE_TOKEN],
+          destination: decision.placement[META_TARGET],
+        };
       case "upload":
         return {
           kind: "upload",
@@ -316,7 +372,7 @@ function counted(prediction: Prediction): Counted {
     case "skip":
       return { kind: "skipped", reason: prediction.reason };
     case "reject":
-      return { kind: "rejected", code: prediction.code };
+      return { kind: "rejected", code: prediction.code, reason: prediction.reason };
     case "unknown":
       return { kind: "failed", error: prediction.error };
   }
@@ -328,7 +384,7 @@ function dryRunLine(ref: ObjectRef, prediction: Prediction): string {
     case "upload":
       return `would upload  ${ref.key}  ${size}  -> ${prediction.destination}`;
     case "finish":
-      return `would finish  ${ref.key}  ${size}  Lark has it (file_token ${prediction.fileToken}): only the metadata write is left`;
+      return `would finish  ${ref.key}  ${size}  ${prediction.destination ? `-> ${prediction.destination}  ` : ""}Lark has it (file_token ${prediction.fileToken}): only the metadata write is left`;
     case "skip":
       return paint.dim(
         `would skip    ${ref.key}  ${size}  ${prediction.reason}${prediction.detail ? `  ${prediction.detail}` : ""}`,

@@ -1,49 +1,59 @@
 /**
  * `npm start`: the whole thing on a laptop. s3rver plays S3 (state in `.local/dev/`), the Lark emulator
- * plays Lark (unless LARK_APP_ID/LARK_APP_SECRET point at a real app), and every object created in the
- * bucket is handed, as the notification AWS would send, to the real handler from lib/handler.ts: the
- * same code path as the Lambda, invoked one event at a time like a function with reserved concurrency 1,
- * with Lambda's two async retries and a note where the on-failure destination would take over.
+ * plays Lark with a demo document, base and spreadsheet (unless LARK_APP_ID/LARK_APP_SECRET point at a real
+ * app), and the bucket's events are handed, as the notifications AWS would send, to the real handler from
+ * lib/handler.ts: the same code path as the Lambda, invoked one event at a time like a function with reserved
+ * concurrency 1, with Lambda's two async retries and a note where the on-failure destination would take over.
+ * The events handed over are those the function acts on: objects created, and tags put.
  *
- * Env: S3_PORT (4569), LARK_EMULATOR_PORT (9876), BUCKET (inbox), DEV_STATE_DIR (.local/dev),
- * DEV_EVENT_DELAY_MS (300), DEV_RETRY_DELAY_MS (2000), DEV_FUNCTION_TIMEOUT_S (120), and every setting the
- * function reads (lib/config.ts).
+ * Env: S3_PORT (4569), LARK_EMULATOR_PORT (9876), LARK_EMULATOR_VIEW_PORT (9877), BUCKET (inbox), DEV_STATE_DIR (.local/dev),
+ * DEV_RETRY_DELAY_MS (2000), DEV_FUNCTION_TIMEOUT_S (120), and every setting the function reads (lib/config.ts).
  */
 import { randomUUID } from "node:crypto";
 import { createWriteStream, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { type Config, intSetting, loadConfig, SECRET_VARIABLES } from "../lib/config";
+import { TAG_TARGET } from "../lib/contract";
 import { createHandler, type ObjectReport } from "../lib/handler";
 import { createLogger } from "../lib/log";
 import { createRuntime } from "../lib/runtime";
+import { createS3Client } from "../lib/s3-client";
 import { decodeS3Key } from "../lib/s3-keys";
 import { secretReader } from "../lib/secret";
+import { destinationText } from "../lib/target";
+import { banner } from "./dev/banner";
+import { EchoDetector } from "./dev/echoes";
+import { addDemoFixtures, DEMO_DEFAULT_TARGET, type DemoTarget } from "./dev/fixtures";
+import { type Backlog, InvocationQueue, LAMBDA_ASYNC_RETRIES } from "./dev/queue";
+import { countUnanswered } from "./dev/unanswered";
 import { type LarkEmulator, startLarkEmulator } from "./lark-emulator";
 import {
+  type AwsNotification,
   type AwsS3Record,
-  LOCAL_CREDENTIALS,
   LOCAL_REGION,
   type LocalS3,
   startLocalS3,
   useLocalCredentials,
 } from "./local-s3";
-import { clock, formatMs, outcomeLine, painter, wantsColor } from "./shared/format";
+import { clock, formatMs, outcomeLine, painter, UNTOLD, wantsColor } from "./shared/format";
+import { JournalWriter, journalPath } from "./shared/journal";
 import {
+  backfillCommand,
   DEFAULT_BUCKET,
+  DEFAULT_DESTINATION_VARIABLES,
   DEFAULT_LARK_EMULATOR_PORT,
+  DEFAULT_LARK_EMULATOR_VIEW_PORT,
   DEFAULT_S3_PORT,
-  DEMO_PARENT,
   type DevStackInfo,
   shown,
   stateDir,
 } from "./shared/state";
 
-/** Lambda retries a failed asynchronous invocation twice before the on-failure destination. */
-const LAMBDA_ASYNC_RETRIES = 2;
-
 const print = (line = "") => void process.stdout.write(`${line}\n`);
 const paint = painter(wantsColor(process.stdout));
+/** Continuation lines sit under the text of a timed line (`14:02:11  `). */
+const INDENT = " ".repeat(10);
 
 function fail(message: string, exitCode: number): never {
   process.stderr.write(`npm start: ${message}\n`);
@@ -60,13 +70,10 @@ function intEnv(name: string, fallback: number, min: number, max: number): numbe
 
 const s3Port = intEnv("S3_PORT", DEFAULT_S3_PORT, 1, 65535);
 const larkPort = intEnv("LARK_EMULATOR_PORT", DEFAULT_LARK_EMULATOR_PORT, 1, 65535);
+const viewPort = intEnv("LARK_EMULATOR_VIEW_PORT", DEFAULT_LARK_EMULATOR_VIEW_PORT, 1, 65535);
 const bucket = process.env.BUCKET?.trim() || DEFAULT_BUCKET;
 if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket))
   fail(`BUCKET must be a valid S3 bucket name, got "${bucket}"`, 2);
-// s3rver announces an object on PutObject, before the writer's PutObjectTagging (S3 takes the tags with
-// the PutObject; s3rver ignores that header). Were the event handled at once, the function would read
-// the object untagged. So each event is held this long, per key, before it is handed to the function.
-const eventDelayMs = intEnv("DEV_EVENT_DELAY_MS", 300, 0, 60_000);
 // Lambda waits about 1 then 2 minutes between async retries; a laptop does not want to.
 const retryDelayMs = intEnv("DEV_RETRY_DELAY_MS", 2000, 0, 600_000);
 // The deployed function's timeout (serverless.yml custom.timeout): the handler keeps time against it.
@@ -99,10 +106,7 @@ if (realLark) {
     delete fnEnv.LARK_APP_SECRET_SECRET_ID;
   }
 } else {
-  if (!fnEnv.LARK_DEFAULT_PARENT_TYPE?.trim() && !fnEnv.LARK_DEFAULT_PARENT_NODE?.trim()) {
-    fnEnv.LARK_DEFAULT_PARENT_TYPE = DEMO_PARENT.type;
-    fnEnv.LARK_DEFAULT_PARENT_NODE = DEMO_PARENT.node;
-  }
+  if (!DEFAULT_DESTINATION_VARIABLES.some((v) => fnEnv[v]?.trim())) fnEnv.LARK_DEFAULT_TARGET = DEMO_DEFAULT_TARGET;
   checkConfig({
     ...fnEnv,
     AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${s3Port}`,
@@ -123,7 +127,10 @@ function checkConfig(env: Record<string, string | undefined>): Config {
 // ---------- the servers ----------
 
 await portFree(s3Port, "S3_PORT", "the local S3");
-if (!realLark) await portFree(larkPort, "LARK_EMULATOR_PORT", "the Lark emulator");
+if (!realLark) {
+  await portFree(larkPort, "LARK_EMULATOR_PORT", "the Lark emulator");
+  await portFree(viewPort, "LARK_EMULATOR_VIEW_PORT", "the Lark emulator's web view");
+}
 
 mkdirSync(s3Dir, { recursive: true });
 const functionLog = createWriteStream(functionLogPath, { flags: "a" });
@@ -134,13 +141,18 @@ let emulator: LarkEmulator | undefined;
 try {
   localS3 = await startLocalS3({ directory: s3Dir, port: s3Port, buckets: [bucket] });
   if (!realLark) {
-    emulator = await startLarkEmulator({ port: larkPort, log: (line) => emulatorLog!.write(`${line}\n`) });
+    emulator = await startLarkEmulator({
+      port: larkPort,
+      viewPort,
+      log: (line) => emulatorLog!.write(`${line}\n`),
+    });
   }
 } catch (err) {
   await closeServers();
   fail(`could not start the local stack: ${(err as Error).message}`, 1);
 }
 const endpoint = localS3.endpoint;
+const demoTargets: DemoTarget[] = emulator ? addDemoFixtures(emulator) : [];
 
 useLocalCredentials();
 Object.assign(fnEnv, { AWS_ENDPOINT_URL_S3: endpoint });
@@ -160,6 +172,10 @@ try {
 }
 
 const runtime = createRuntime(config);
+/** Where an untagged file goes, in the order the function looks: the default target, else the default parent. */
+const defaultDestination = config.defaultTarget
+  ? destinationText(config.defaultTarget)
+  : config.defaultParent && `${config.defaultParent.type}:${config.defaultParent.node}`;
 const handler = createHandler({
   runtime: () => runtime,
   // The handler's JSON logs and EMF metric lines are too noisy for a terminal: function.log plays CloudWatch Logs.
@@ -167,114 +183,108 @@ const handler = createHandler({
   writeMetrics: (line) => functionLog.write(`${line}\n`),
   onReport: report,
 });
+const s3 = createS3Client({ endpoint });
+const journal = new JournalWriter(journalPath(dir));
 
 const info: DevStackInfo = {
   s3Endpoint: endpoint,
   bucket,
   region: LOCAL_REGION,
   ...(emulator ? { emulator: { baseUrl: emulator.url, appId: emulator.appId, appSecret: emulator.appSecret } } : {}),
-  ...(config.defaultParent ? { defaultParent: config.defaultParent } : {}),
+  defaults: Object.fromEntries(DEFAULT_DESTINATION_VARIABLES.filter((v) => fnEnv[v]?.trim()).map((v) => [v, fnEnv[v]])),
   pid: process.pid,
 };
 writeFileSync(infoPath, `${JSON.stringify(info, null, 2)}\n`);
+/** A backfill borrows the emulator of the running npm start; a real Lark it must be told again. */
+const withLark = realLark ? " (with the LARK_* settings of npm start)" : "";
 
 // ---------- events -> handler, one at a time ----------
 
-type Notification = { Records: AwsS3Record[] };
-
-let stopping = false;
-let chain: Promise<void> = Promise.resolve();
-const held = new Map<string, NodeJS.Timeout>();
-const retries = new Set<NodeJS.Timeout>();
 /** The records of the invocation running now, by decoded key: their size and event name for the outcome line. */
 let running = new Map<string, AwsS3Record>();
-/** The file_token this session's function wrote on each key: recognises its own metadata copy. */
-const written = new Map<string, string>();
+const echoes = new EchoDetector();
+/** Keys refused this session without room for the error tag: answered, though the object cannot show it. */
+const untold = new Set<string>();
 
-localS3.onObjectCreated((notification) => {
-  if (stopping) return;
-  for (const record of notification.Records) {
-    // Per-key debounce: a newer event for the same key within the delay replaces the held one (it
-    // would find the newer content anyway, or be a duplicate of it).
-    const id = `${record.s3.bucket.name}/${record.s3.object.key}`;
-    clearTimeout(held.get(id));
-    held.set(
-      id,
-      setTimeout(() => {
-        held.delete(id);
-        enqueue({ Records: [record] }, 1);
-      }, eventDelayMs),
+const queue = new InvocationQueue<AwsNotification>({
+  retryDelayMs,
+  async invoke(event) {
+    running = new Map(event.Records.map((r) => [safeDecode(r.s3.object.key), r]));
+    try {
+      const end = Date.now() + timeoutMs;
+      await handler(event, {
+        awsRequestId: randomUUID(),
+        functionName: "upload-to-lark",
+        getRemainingTimeInMillis: () => Math.max(0, end - Date.now()),
+      });
+    } finally {
+      running = new Map();
+    }
+  },
+  onFailure(event, attempt, error, retryInMs) {
+    print(
+      paint.red(`${clock()}  invocation failed (attempt ${attempt} of ${LAMBDA_ASYNC_RETRIES + 1}): ${error.message}`),
     );
-  }
+    if (retryInMs !== undefined) {
+      print(paint.red(`${INDENT}Lambda would retry it; retrying in ${formatMs(retryInMs)}`));
+      return;
+    }
+    const keys = event.Records.map((r) => safeDecode(r.s3.object.key));
+    print(
+      paint.red(
+        `${INDENT}gave up: on AWS this event would go to the on-failure destination. ` +
+          `Redrive${withLark}: ${backfillCommand(info, keys[0])}`,
+      ),
+    );
+    for (const [i, r] of event.Records.entries()) {
+      journal.add({
+        bucket: r.s3.bucket.name,
+        key: keys[i]!,
+        eTag: r.s3.object.eTag,
+        event: r.eventName,
+        outcome: "given-up",
+        reason: error.message,
+        attempts: attempt,
+      });
+    }
+  },
 });
 
-function enqueue(event: Notification, attempt: number): void {
-  if (stopping) return;
-  chain = chain
-    .then(() => invoke(event, attempt))
-    // The queue must go on whatever happens to one event.
-    .catch((err) => print(paint.red(`${clock()}  runner error: ${(err as Error).stack ?? err}`)));
-}
-
-async function invoke(event: Notification, attempt: number): Promise<void> {
-  if (stopping) return;
-  running = new Map(event.Records.map((r) => [safeDecode(r.s3.object.key), r]));
-  try {
-    const end = Date.now() + timeoutMs;
-    await handler(event, {
-      awsRequestId: randomUUID(),
-      functionName: "upload-to-lark",
-      getRemainingTimeInMillis: () => Math.max(0, end - Date.now()),
-    });
-  } catch (err) {
-    const message = (err as Error).message;
-    if (attempt <= LAMBDA_ASYNC_RETRIES) {
-      const delay = retryDelayMs * attempt;
-      print(paint.red(`${clock()}  invocation failed (attempt ${attempt} of ${LAMBDA_ASYNC_RETRIES + 1}): ${message}`));
-      print(paint.red(`          Lambda would retry it; retrying in ${formatMs(delay)}`));
-      const timer = setTimeout(() => {
-        retries.delete(timer);
-        enqueue(event, attempt + 1);
-      }, delay);
-      retries.add(timer);
-    } else {
-      print(paint.red(`${clock()}  invocation failed (attempt ${attempt} of ${LAMBDA_ASYNC_RETRIES + 1}): ${message}`));
-      print(
-        paint.red(
-          `          gave up: on AWS this event would go to the on-failure destination. Redrive: npm run backfill -- s3://${bucket}/`,
-        ),
-      );
-    }
-  } finally {
-    running = new Map();
-  }
-}
+// The events the function acts on, as a deployment subscribes to them: one invocation per record.
+const invokeEach = (notification: AwsNotification) => {
+  for (const record of notification.Records) queue.add({ Records: [record] });
+};
+localS3.onObjectCreated(invokeEach);
+localS3.onObjectTagged(invokeEach);
 
 function report(r: ObjectReport): void {
   const record = running.get(r.key);
-  const id = `${r.bucket}/${r.key}`;
   const { outcome } = r;
-  if (outcome.kind === "uploaded") written.set(id, outcome.fileToken);
-  // The function's metadata write is a CopyObject onto the object itself, which S3 announces like any
-  // other new object; the function then finds its own token and skips. Expected, so shown dimmed.
-  const own =
-    outcome.kind === "skipped" &&
-    outcome.reason === "already-uploaded" &&
-    record?.eventName === "ObjectCreated:Copy" &&
-    written.get(id) === outcome.fileToken;
+  const shownAs = echoes.describe(r, record?.eventName);
+  if (r.bucket === bucket && outcome.kind === "rejected" && outcome.code === UNTOLD) untold.add(r.key);
+  else if (r.bucket === bucket && outcome.kind !== "skipped") untold.delete(r.key);
   print(
     outcomeLine(
       {
         key: r.bucket === bucket ? r.key : `s3://${r.bucket}/${r.key}`,
-        outcome: own ? { kind: "skipped", reason: "already-uploaded" } : outcome,
         durationMs: r.durationMs,
         size: record?.s3.object.size,
-        note: own ? "the event of the function's own metadata write" : undefined,
-        quiet: own,
+        ...shownAs,
       },
       paint,
     ),
   );
+  journal.add({
+    bucket: r.bucket,
+    key: r.key,
+    eTag: record?.s3.object.eTag,
+    event: record?.eventName,
+    outcome: outcome.kind,
+    ...(outcome.kind === "rejected" ? { code: outcome.code, reason: outcome.reason } : {}),
+    ...(outcome.kind === "skipped" ? { code: outcome.reason } : {}),
+    ...(outcome.kind === "failed" ? { reason: outcome.error.message } : {}),
+    ...("fileToken" in outcome && outcome.fileToken ? { fileToken: outcome.fileToken } : {}),
+  });
 }
 
 function safeDecode(key: string): string {
@@ -287,64 +297,46 @@ function safeDecode(key: string): string {
 
 // ---------- banner ----------
 
-const ep = endpoint;
-const s3Line = `S3 (s3rver)     ${ep}   bucket ${bucket}   objects in ${shown(s3Dir)}/`;
-print(paint.bold("s3-to-lark: local stack"));
-print(`  ${s3Line}`);
-if (emulator) {
-  print(`  Lark emulator   ${emulator.url}   app ${emulator.appId}   request log ${shown(emulatorLogPath)}`);
-  if (process.env.LARK_BASE_URL?.trim())
-    print(
-      paint.yellow(
-        `                  (LARK_BASE_URL is ignored: without LARK_APP_ID and LARK_APP_SECRET the emulator is used)`,
-      ),
-    );
-} else {
-  print(`  Lark            ${config.larkBaseUrl}   app ${config.appId}   (REAL Lark: the emulator is not started)`);
-}
-print(
-  `  function        lib/handler.ts on every object created in s3://${bucket}, one event at a time, ${LAMBDA_ASYNC_RETRIES} retries`,
-);
-print(`                  JSON logs and metrics -> ${shown(functionLogPath)}`);
-if (config.defaultParent) {
-  const demo =
-    emulator && config.defaultParent.node === DEMO_PARENT.node ? " (a made-up node the emulator accepts)" : "";
-  print(`                  untagged files go to ${config.defaultParent.type}/${config.defaultParent.node}${demo}`);
-} else {
+for (const line of banner(
+  {
+    s3Endpoint: endpoint,
+    bucket,
+    s3Dir: shown(s3Dir),
+    functionLog: shown(functionLogPath),
+    lark: emulator
+      ? {
+          emulator: true,
+          url: emulator.url,
+          view: emulator.view!.url,
+          appId: emulator.appId,
+          log: shown(emulatorLogPath),
+        }
+      : { emulator: false, url: config.larkBaseUrl, appId: config.appId },
+    defaultDestination: defaultDestination
+      ? { target: defaultDestination, demo: Boolean(emulator) && defaultDestination === DEMO_DEFAULT_TARGET }
+      : undefined,
+    tagWaitMs: config.tagWaitMs,
+    demoTargets,
+    // As typed: ':' and '/' need no escape in a tag set's query string.
+    exampleTagging: `${TAG_TARGET}=${demoTargets[0]?.target ?? "docx:<document_id>"}`,
+    retries: LAMBDA_ASYNC_RETRIES,
+  },
+  paint,
+))
+  print(line);
+if (emulator && process.env.LARK_BASE_URL?.trim())
+  print(paint.yellow("(LARK_BASE_URL is ignored: without LARK_APP_ID and LARK_APP_SECRET the emulator is used)"));
+if (process.env.DEV_EVENT_DELAY_MS?.trim())
   print(
     paint.yellow(
-      `                  no default parent: an untagged file is refused (lark-upload-error: missing-parent).`,
+      "(DEV_EVENT_DELAY_MS is no longer read: a new object without destination tags waits TAG_WAIT_MS for them, and a tag change is an event of its own)",
     ),
   );
-  print(
-    paint.yellow(
-      `                  Tag files with lark-parent-type/lark-parent-node, or set LARK_DEFAULT_PARENT_TYPE and LARK_DEFAULT_PARENT_NODE.`,
-    ),
-  );
+const before = await countUnanswered(s3, bucket, 2000).catch(() => undefined);
+if (before?.count) {
+  print(paint.yellow(`${waitingText(before)}, from before this start. To finish them, in another shell${withLark}:`));
+  print(paint.yellow(`  ${backfillCommand(info)}`));
 }
-print();
-print(paint.bold("Drop a file in:"));
-print(`  npm run put -- ./file.pdf [--parent-type docx_file --parent-node doxcn…] [--name NAME] [--key KEY]`);
-print(`  aws --endpoint-url ${ep} s3 cp ./file.pdf s3://${bucket}/`);
-print(
-  `  aws --endpoint-url ${ep} s3api put-object-tagging --bucket ${bucket} --key file.pdf ` +
-    `--tagging 'TagSet=[{Key=lark-parent-type,Value=docx_file},{Key=lark-parent-node,Value=doxcn…}]'`,
-);
-print(
-  paint.dim(
-    `    (tags count only if set within ${eventDelayMs} ms of the upload, when the function reads them: npm run put does that;`,
-  ),
-);
-print(paint.dim(`     for the two aws commands chained with &&, start with DEV_EVENT_DELAY_MS=3000)`));
-print(`In another shell, paste:`);
-print(
-  `  export AWS_ENDPOINT_URL_S3=${ep} AWS_ACCESS_KEY_ID=${LOCAL_CREDENTIALS.accessKeyId} AWS_SECRET_ACCESS_KEY=${LOCAL_CREDENTIALS.secretAccessKey} AWS_REGION=${LOCAL_REGION} BUCKET=${bucket}`,
-);
-print(
-  paint.dim(`  (then aws s3 … needs no --endpoint-url, and npm run backfill -- s3://${bucket}/ reaches this stack)`),
-);
-if (emulator) print(`What the emulator received:  curl ${emulator.url}/__emulator/files`);
-print();
 print(paint.bold(`ready: watching s3://${bucket} (Ctrl-C to stop)`));
 
 // ---------- shutdown ----------
@@ -355,21 +347,40 @@ process.once("SIGTERM", () => void shutdown("SIGTERM"));
 async function shutdown(signal: string): Promise<void> {
   // A second Ctrl-C does not wait for anything.
   process.once("SIGINT", () => process.exit(130));
-  stopping = true;
-  const dropped = held.size + retries.size;
-  for (const t of held.values()) clearTimeout(t);
-  for (const t of retries) clearTimeout(t);
-  print(
-    paint.dim(
-      `${clock()}  ${signal}: stopping${dropped ? ` (${dropped} pending event(s) dropped: npm run backfill picks them up)` : ""}`,
-    ),
-  );
-  // Let an upload in flight finish (bounded), then close the servers.
-  await Promise.race([chain, sleep(5000)]);
+  print(paint.dim(`${clock()}  ${signal}: stopping`));
+  // The invocation in flight may finish (bounded); what waits behind it is dropped.
+  const left = await queue.stop(5000);
+  const dropped = droppedText(left);
+  if (dropped) print(`${INDENT}${dropped}`);
+  const waiting = await countUnanswered(s3, bucket, 3000, untold).catch(() => undefined);
+  if (waiting?.count) {
+    print(`${INDENT}${waitingText(waiting)}.`);
+    print(`${INDENT}To finish them, start npm start again and run, in another shell${withLark}:`);
+    print(`${INDENT}  ${backfillCommand(info)}`);
+  } else if (waiting) {
+    print(paint.dim(`${INDENT}every object in s3://${bucket} has its answer`));
+  }
+  s3.destroy();
   await closeServers();
   rmSync(infoPath, { force: true });
   await Promise.race([new Promise((r) => functionLog.end(r)), sleep(1000)]);
   process.exit(0);
+}
+
+function droppedText(left: Backlog): string {
+  const parts = [
+    left.running && "the invocation in flight was cut short",
+    left.queued && `${left.queued} queued event(s) dropped`,
+    left.retrying && `${left.retrying} retry(ies) dropped`,
+  ].filter(Boolean);
+  return parts.join(", ");
+}
+
+function waitingText(waiting: { count: number; complete: boolean }): string {
+  return (
+    `${waiting.complete ? "" : "at least "}${waiting.count} object(s) in s3://${bucket} wait for an answer ` +
+    "(neither a file token nor an error tag)"
+  );
 }
 
 async function closeServers(): Promise<void> {

@@ -4,16 +4,13 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { PutObjectCommand, PutObjectTaggingCommand } from "@aws-sdk/client-s3";
+import { runToEnd, toolEnv } from "./support/local-tools";
 import { bytes, type Stack, startStack, TO_DOCX } from "./support/stack";
-
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 let stack: Stack;
 let noDevState: string;
@@ -32,29 +29,20 @@ interface Result {
   err: string;
 }
 
+/** The backfill on the test stack (S3 keys: s3rver's, as for any store on this machine), with `env` on top. */
 function backfill(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  const base: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !/^LARK_/.test(k)) base[k] = v;
-  const child = spawn(process.execPath, ["--import", "tsx", "local/backfill.ts", ...args], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...base,
-      ...stack.env, // LARK_APP_ID, LARK_APP_SECRET, LARK_BASE_URL, AWS_ENDPOINT_URL_S3 (+ the S3 credentials startStack set)
+  return runToEnd(
+    "local/backfill.ts",
+    args,
+    toolEnv({
+      ...stack.env, // LARK_APP_ID, LARK_APP_SECRET, LARK_BASE_URL, AWS_ENDPOINT_URL_S3
       MAX_FILE_BYTES: "1000",
       LARK_DEFAULT_PARENT_TYPE: "docx_file",
       LARK_DEFAULT_PARENT_NODE: "doxcnDefault01",
       DEV_STATE_DIR: noDevState,
-      NO_COLOR: "1",
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
       ...env,
-    },
-  });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (err += d));
-  return new Promise((resolve) => child.once("close", (code) => resolve({ code, out, err })));
+    }),
+  );
 }
 
 const summary = (r: Result, line: RegExp) => assert.match(r.out, line, `${r.out}\n${r.err}`);
@@ -177,6 +165,10 @@ describe("npm run backfill -- s3://inbox/in/", () => {
       summary(r, /^ {2}failed 1$/m);
       summary(r, /^ {4}in\/later\.pdf: TransientError: .*HTTP 503/m);
       summary(r, /retrying in\/later\.pdf \(attempt 1 failed/);
+      summary(
+        r,
+        /^Run the same command again to retry the 1 object\(s\) that failed on something passing; what is done is skipped\.$/m,
+      );
       assert.equal(stack.lark.requests.filter((q) => q.httpStatus === 503).length, 2, "LARK_MAX_ATTEMPTS=2 attempts");
       assert.equal(await token("in/later.pdf"), undefined);
       assert.equal((await stack.tags("in/later.pdf"))["lark-upload-error"], undefined, "a failure tags nothing");
@@ -201,5 +193,55 @@ describe("npm run backfill -- s3://inbox/in/", () => {
     }
     assert.equal(badConfig.code, 2);
     assert.match(badConfig.err, /MAX_FILE_BYTES must be an integer/);
+  });
+});
+
+describe("npm run backfill: what a rerun cannot fix is said as such", () => {
+  test("against AWS without a region or credentials: exit 2, one line saying what is missing, nothing listed", async () => {
+    const home = await mkdtemp(join(tmpdir(), "s3-to-lark-home-"));
+    try {
+      // No ~/.aws, no instance metadata: nothing to find the settings in.
+      const aws = { AWS_ENDPOINT_URL_S3: "", HOME: home, AWS_EC2_METADATA_DISABLED: "true" };
+      const [neither, noKeys] = await Promise.all([
+        backfill(["s3://inbox/in/"], aws),
+        backfill(["s3://inbox/in/"], { ...aws, AWS_REGION: "eu-west-1" }),
+      ]);
+      assert.equal(neither.code, 2, neither.out + neither.err);
+      assert.equal(
+        neither.err,
+        "npm run backfill: cannot call AWS S3: no region (set AWS_REGION, or a region in your AWS profile); " +
+          "no credentials (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)\n",
+      );
+      assert.equal(neither.out, "", "nothing was listed");
+      assert.equal(noKeys.code, 2);
+      assert.equal(
+        noKeys.err,
+        "npm run backfill: cannot call AWS S3: no credentials (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)\n",
+      );
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
+  test("a configuration problem stops the run with exit 2 and says to fix the settings, not to retry", async () => {
+    await stack.put("conf/a.pdf", bytes(40, 11), { tags: TO_DOCX });
+    const r = await backfill(["s3://inbox/conf/"], { LARK_APP_SECRET: "not-the-secret" });
+    assert.equal(r.code, 2, r.out + r.err);
+    summary(r, /^stopped: .*tenant_access_token.*\. Fix the settings, then run the same command again\.$/m);
+    assert.doesNotMatch(r.out, /retry the/);
+  });
+
+  test("an object whose answer finds no room among its 10 tags: the reason, and no advice to rerun", async () => {
+    const ten = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`t${i}`, "v"]));
+    await stack.put("full/empty.txt", "", { tags: { ...TO_DOCX, ...ten } });
+    const r = await backfill(["s3://inbox/full/"]);
+    assert.equal(r.code, 0, "a refusal is an answer");
+    summary(r, /^ {2}rejected 1 \(too-many-tags 1\) - no room on the object for the lark-upload-error tag:$/m);
+    summary(
+      r,
+      /^ {4}full\/empty\.txt: too-many-tags: cannot add the tag lark-upload-error \(empty-file: .*\): the object already has the 10 tags S3 allows\. Remove one of its tags/m,
+    );
+    assert.doesNotMatch(r.out, /Run the same command again/);
+    assert.deepEqual(Object.keys(await stack.tags("full/empty.txt")).length, 10, "nothing was added or removed");
   });
 });

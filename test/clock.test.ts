@@ -77,3 +77,37 @@ describe("hosts' clocks", () => {
     noRangeErrors();
   });
 });
+
+describe("running out of time mid-batch", () => {
+  test("2.5 s left, an SQS batch of 3 slow uploads: the unfinished are named, and their redelivery uploads each once", async () => {
+    const events = [await drop(), await drop(), await drop()];
+    const keys = events.map((e) => decodeURIComponent(e.Records[0]!.s3.object.key));
+    const batch = sqsEvent(events.map((body, i) => ({ messageId: `slow-${i}`, body })));
+    // Each upload takes 900 ms at Lark: two fit before the deadline (2.5 s minus the 20 % reserve), three do not.
+    stack.lark.injectFault({ fault: { kind: "delay", ms: 900 }, path: "upload_all", times: 3 });
+    const first: any = await stack.handler(batch, lambdaContext(2500));
+    const named = first.batchItemFailures.map((f: any) => f.itemIdentifier);
+    assert.ok(named.includes("slow-2"), `the third cannot finish: ${JSON.stringify(named)}`);
+    assert.ok(!named.includes("slow-0"), "the first finishes");
+    for (const [i, key] of keys.entries()) {
+      const token = (await stack.head(key)).Metadata?.["lark-file-token"];
+      assert.equal(
+        Boolean(token),
+        !named.includes(`slow-${i}`),
+        `${key}: a token exactly when its message was not named`,
+      );
+      assert.deepEqual(await stack.tags(key), TO_DOCX, `${key}: no error tag for running out of time`);
+    }
+    // SQS redelivers the named messages (the others were deleted), to an invocation with time to spare.
+    stack.lark.clearFaults();
+    const redelivered = sqsEvent(named.map((id: string) => ({ messageId: id, body: events[Number(id.slice(5))] })));
+    assert.deepEqual(await stack.handler(redelivered), { batchItemFailures: [] });
+    for (const key of keys) {
+      const name = key.slice(key.lastIndexOf("/") + 1);
+      const uploads = stack.lark.files.filter((f) => f.fileName === name);
+      assert.equal(uploads.length, 1, `${key} uploaded exactly once`);
+      assert.equal((await stack.head(key)).Metadata?.["lark-file-token"], uploads[0]!.fileToken);
+    }
+    noRangeErrors();
+  });
+});

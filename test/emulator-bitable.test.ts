@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { describe, type TestContext, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { LarkEmulatorOptions } from "../local/lark-emulator";
 import {
   assertLark,
@@ -122,6 +123,25 @@ describe("the official SDK writes records with attachments", () => {
     assertLark(await call(emu, "PUT", `${records()}/recNoSuchRecord`, { token, body: { fields: {} } }), 200, 1254043);
     assertLark(await call(emu, "GET", `${records()}/recNoSuchRecord`, { token }), 200, 1254043);
   });
+
+  test("delete: the SDK removes a record; it is gone, a second delete is 1254043, read-only bases 1254302", async (t) => {
+    const { emu, token } = await withBases(t);
+    const client = sdkClient(emu);
+    const path = { app_token: BASE, table_id: TABLE };
+    const created = await client.bitable.v1.appTableRecord.create({ path, data: { fields: { Name: "gone soon" } } });
+    const record_id = created.data!.record!.record_id!;
+    const deleted = await client.bitable.v1.appTableRecord.delete({ path: { ...path, record_id } });
+    assert.equal(deleted.code, 0);
+    assert.deepEqual(deleted.data, { deleted: true, record_id });
+    assert.equal(emu.bases.get(BASE)!.tables.get(TABLE)!.records.size, 0);
+    assertLark(await call(emu, "GET", `${records()}/${record_id}`, { token }), 200, 1254043);
+    assertLark(await call(emu, "DELETE", `${records()}/${record_id}`, { token }), 200, 1254043);
+    const kept = await call(emu, "POST", records(), { token, body: { fields: { Name: "kept" } } });
+    emu.bases.get(BASE)!.editable = false;
+    const readOnly = await call(emu, "DELETE", `${records()}/${kept.json.data.record.record_id}`, { token });
+    assertLark(readOnly, 403, 1254302);
+    assertLark(await call(emu, "DELETE", `${records("bascnNoSuchBase")}/${record_id}`, { token }), 200, 1254040);
+  });
 });
 
 describe("records are strict", () => {
@@ -208,6 +228,16 @@ describe("bitable concurrency, limits and faults", () => {
       [0, 0],
     );
     assert.equal(emu.bases.get(BASE)!.tables.get(TABLE)!.records.size, 2);
+    assert.deepEqual(emu.stats().limitViolations, { "bitable.table_writes": 1 });
+  });
+
+  test("a delete takes the table's write lock too: a create beside it is 1254291", async (t) => {
+    const { emu, token } = await withBases(t, { bitableWriteMs: 150 });
+    const created = await call(emu, "POST", records(), { token, body: { fields: { Name: "a" } } });
+    const remove = call(emu, "DELETE", `${records()}/${created.json.data.record.record_id}`, { token });
+    await sleep(30); // the delete holds the table
+    assertLark(await call(emu, "POST", records(), { token, body: { fields: { Name: "b" } } }), 200, 1254291);
+    assertLark(await remove, 200, 0);
   });
 
   test("50 requests/s per app per endpoint: the 51st is HTTP 429 + 99991400", async (t) => {
@@ -217,6 +247,7 @@ describe("bitable concurrency, limits and faults", () => {
     for (const a of answers.slice(0, 50)) assertLark(a, 200, 0);
     assertLark(answers[50], 429, 99991400);
     assert.equal(answers[50].headers["x-ogw-ratelimit-limit"], "50");
+    assert.deepEqual(emu.stats().limitViolations, { "bitable.app": 1 });
     assertLark(await call(emu, "GET", records().replace("records", "fields"), { token }), 200, 0);
   });
 

@@ -371,7 +371,9 @@ describe("upload_all is strict", () => {
       "ccm_import_open",
     ];
     for (const parent_type of valid) {
-      assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"), { parent_type })), 200, 0);
+      // An upload for import says what it imports into (test/emulator-import.test.ts holds it to that).
+      const extra = parent_type === "ccm_import_open" ? '{"obj_type":"docx","file_extension":"md"}' : null;
+      assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("a"), { parent_type, extra })), 200, 0);
     }
     assert.equal(emu.files.length, 11);
   });
@@ -808,6 +810,7 @@ describe("introspection endpoints and bookkeeping", () => {
       rateViolations: 0,
       concurrencyViolations: 0,
       maxInFlight: 0,
+      limitViolations: {},
     });
     assert.equal(emu.files.length, 0);
     assertLark(await uploadAll(emu, token, uploadParts(Buffer.from("abc"))), 200, 0); // tokens stay valid

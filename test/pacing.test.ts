@@ -2,9 +2,10 @@
 
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
 import { TransientError } from "../lib/errors";
 import { mediaPace } from "../lib/lark/limits";
-import { Pacer } from "../lib/lark/pacer";
+import { Pacer, PacerPerKey } from "../lib/lark/pacer";
 import { withRetries } from "../lib/retry";
 
 function clock() {
@@ -61,6 +62,52 @@ describe("pacer", () => {
     const start = c.now();
     await pacer.run(async () => undefined);
     assert.equal(c.now() - start, 60_000);
+  });
+
+  test("a rate without one-at-a-time: calls overlap, yet no N+1 of them could arrive within one window", async () => {
+    const windowMs = 100;
+    const pacer = new Pacer({ perWindow: 3, windowMs, oneAtATime: false, now: () => performance.now() });
+    const calls: { start: number; end: number }[] = [];
+    const call = (ms: number) =>
+      pacer.run(async () => {
+        const record = { start: performance.now(), end: Infinity };
+        calls.push(record);
+        await sleep(ms);
+        record.end = performance.now();
+      });
+    await Promise.all([30, 5, 60, 10, 40, 20, 15, 25, 35].map(call));
+    const overlapping = calls.filter((c) => c.start < calls[0]!.end).length;
+    assert.ok(overlapping >= 2, "calls ran at once");
+    // At any start, every earlier call is either still out (its arrival still to come) or replied less than a
+    // window ago: those hold the slots, and there are never as many as the rule allows.
+    for (const { start } of calls) {
+      const holding = calls.filter((c) => c.start < start && c.end > start - windowMs);
+      assert.ok(holding.length < 3, `${holding.length} slots held at ${start}`);
+    }
+  });
+
+  test("rules kept per key: a pacer per resource, forgotten once idle, kept while in use", async () => {
+    const c = clock();
+    const perKey = new PacerPerKey({ perWindow: 3, windowMs: 1000, now: c.now, sleep: c.sleep });
+    await perKey.for("doc-a").run(async () => undefined);
+    await perKey.for("doc-b").run(async () => undefined);
+    assert.equal(perKey.size, 2, "within the window both still count");
+    c.advance(1000);
+    let finish = () => {};
+    const busy = perKey.for("doc-c").run(() => new Promise<void>((resolve) => (finish = resolve)));
+    assert.equal(perKey.size, 1, "the idle ones are forgotten when a new one is made");
+    await Promise.resolve();
+    await perKey.for("doc-d").run(async () => undefined);
+    assert.equal(perKey.size, 2, "a pacer with a call in flight is kept");
+    finish();
+    await busy;
+    // Every handle of a key shares its pacer: the 4th call in a window waits for the window of the 1st reply.
+    c.advance(1000);
+    const start = c.now();
+    for (let i = 0; i < 3; i++) await perKey.for("doc-e").run(async () => undefined);
+    assert.equal(c.now(), start);
+    await perKey.for("doc-e").run(async () => undefined);
+    assert.equal(c.now(), start + 1000);
   });
 
   test("rates: a lower rate keeps the window and shrinks the burst; a time scale shrinks the window", () => {

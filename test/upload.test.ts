@@ -219,7 +219,11 @@ describe("a file dropped into S3", () => {
   });
 
   const refusals: [string, Record<string, string> | undefined, RegExp][] = [
-    ["no tags and no default", undefined, /^missing-parent: tags lark-parent-type and lark-parent-node missing/],
+    [
+      "no tags and no default",
+      undefined,
+      /^missing-parent: neither a lark-target tag nor lark-parent-type and lark-parent-node tags are set and no default/,
+    ],
     [
       "only the node",
       { "lark-parent-node": "doxcn1" },

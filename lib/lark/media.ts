@@ -1,19 +1,26 @@
 /**
- * Uploads to Lark's drive media endpoints: upload_all for files up to 20 MiB, and the chunked
- * upload_prepare / upload_part / upload_finish flow above that. Every call goes through the media pacer.
+ * Uploads through drive/v1's two upload APIs, which take a file alike: medias, whose files show inside a document
+ * (or are the source of an import), and files, whose files are Drive files in a folder. Each has upload_all for
+ * files up to 20 MiB and the chunked upload_prepare / upload_part / upload_finish flow above that. Every call of
+ * either API goes through the one media pacer: Lark's 5 a second, one at a time, hold across both.
  */
 import { PassThrough, Readable } from "node:stream";
 import FormData from "form-data";
 import type { Block } from "../blocks";
 import { RejectionError, TransientError } from "../errors";
 import type { RetryOptions } from "../retry";
-import { type CallCounter, type LarkClient, newCounter } from "./client";
+import { type CallCounter, jsonRequest, type LarkClient, newCounter } from "./client";
 import type { LarkRequest } from "./http";
 import type { LarkLimits } from "./limits";
-import type { ParentType } from "./parent-types";
+import type { DriveParentType, ParentType } from "./parent-types";
 import type { LarkBody } from "./reply";
 
-const MEDIAS = "/open-apis/drive/v1/medias";
+/** The medias API: files shown in a document, and the sources of imports. */
+export const MEDIAS = "/open-apis/drive/v1/medias";
+/** The files API: Drive files in a folder. */
+export const DRIVE_FILES = "/open-apis/drive/v1/files";
+export type UploadApi = typeof MEDIAS | typeof DRIVE_FILES;
+
 const UPLOAD_ID_EXPIRED = 1061021;
 /**
  * Lark documents `checksum` as optional without saying its format (we send the unsigned decimal Adler-32). If
@@ -21,6 +28,10 @@ const UPLOAD_ID_EXPIRED = 1061021;
  */
 const CHECKSUM_INVALID = 1062008;
 
+/**
+ * A file for the medias API. An empty `parentNode` is sent as an empty field, never left out: ccm_import_open
+ * needs none ("no need to fill"), and upload_prepare wants the field present even then.
+ */
 export interface LarkFile {
   name: string;
   parentType: ParentType;
@@ -30,26 +41,40 @@ export interface LarkFile {
   extra?: string;
 }
 
+/** A file for the files API: a Drive file in the folder `parentNode` ("" is the app's root). It has no `extra`. */
+export interface DriveFile {
+  name: string;
+  parentType: DriveParentType;
+  parentNode: string;
+  size: number;
+  extra?: never;
+}
+
+/** What an API takes. */
+export type FileFor<A extends UploadApi> = A extends typeof DRIVE_FILES ? DriveFile : LarkFile;
+
 export interface UploadResult extends CallCounter {
   fileToken: string;
   /** Lark refused our checksum at least once, and took the bytes without it. */
   checksumRefused?: boolean;
 }
 
-export class LarkMedia {
+/** An uploader for one API: MEDIAS (the default) or DRIVE_FILES. */
+export class LarkMedia<A extends UploadApi = typeof MEDIAS> {
   constructor(
     private readonly client: LarkClient,
     private readonly limits: LarkLimits,
+    private readonly api: A = MEDIAS as A,
   ) {}
 
-  async uploadAll(file: LarkFile, block: Block, retry: RetryOptions): Promise<UploadResult> {
+  async uploadAll(file: FileFor<A>, block: Block, retry: RetryOptions): Promise<UploadResult> {
     const counter: Counter = newCounter();
     const body = await this.withChecksum(counter, (checksum) =>
       this.call(
-        `${MEDIAS}/upload_all`,
+        `${this.api}/upload_all`,
         () =>
           multipart(
-            `${MEDIAS}/upload_all`,
+            `${this.api}/upload_all`,
             [
               ["file_name", file.name],
               ["parent_type", file.parentType],
@@ -85,7 +110,7 @@ export class LarkMedia {
    * consumed stream are gone; each call must yield the file in blocks of the size Lark asked for.
    */
   async uploadChunked(
-    file: LarkFile,
+    file: FileFor<A>,
     blocks: (blockSize: number) => AsyncIterable<Block>,
     retry: RetryOptions,
   ): Promise<UploadResult> {
@@ -106,20 +131,22 @@ export class LarkMedia {
   }
 
   private async chunkedOnce(
-    file: LarkFile,
+    file: FileFor<A>,
     blocks: (blockSize: number) => AsyncIterable<Block>,
     retry: RetryOptions,
     counter: Counter,
   ): Promise<string> {
     const prepared = await this.call(
-      `${MEDIAS}/upload_prepare`,
+      `${this.api}/upload_prepare`,
       () =>
-        json(`${MEDIAS}/upload_prepare`, {
-          file_name: file.name,
-          parent_type: file.parentType,
-          parent_node: file.parentNode,
-          size: file.size,
-          ...(file.extra ? { extra: file.extra } : {}),
+        jsonRequest("POST", `${this.api}/upload_prepare`, {
+          body: {
+            file_name: file.name,
+            parent_type: file.parentType,
+            parent_node: file.parentNode,
+            size: file.size,
+            ...(file.extra ? { extra: file.extra } : {}),
+          },
         }),
       retry,
       counter,
@@ -138,10 +165,10 @@ export class LarkMedia {
       const part = seq;
       await this.withChecksum(counter, (checksum) =>
         this.call(
-          `${MEDIAS}/upload_part`,
+          `${this.api}/upload_part`,
           () =>
             multipart(
-              `${MEDIAS}/upload_part`,
+              `${this.api}/upload_part`,
               [
                 ["upload_id", uploadId],
                 ["seq", String(part)],
@@ -158,8 +185,8 @@ export class LarkMedia {
       seq++;
     }
     const finished = await this.call(
-      `${MEDIAS}/upload_finish`,
-      () => json(`${MEDIAS}/upload_finish`, { upload_id: uploadId, block_num: blockNum }),
+      `${this.api}/upload_finish`,
+      () => jsonRequest("POST", `${this.api}/upload_finish`, { body: { upload_id: uploadId, block_num: blockNum } }),
       retry,
       counter,
     );
@@ -176,15 +203,6 @@ type Counter = CallCounter & { checksumRefused?: boolean };
 
 function checksumField(send: boolean, block: Block): [string, string][] {
   return send ? [["checksum", String(block.adler32)]] : [];
-}
-
-function json(path: string, value: unknown): LarkRequest {
-  return {
-    method: "POST",
-    path,
-    headers: { "content-type": "application/json; charset=utf-8" },
-    body: JSON.stringify(value),
-  };
 }
 
 /**

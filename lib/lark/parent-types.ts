@@ -19,5 +19,12 @@ export function isParentType(value: string): value is ParentType {
   return (PARENT_TYPES as readonly string[]).includes(value);
 }
 
+/**
+ * The parent type of a Drive file (files/upload_all): a folder, parent_node being its token. Apart from the media
+ * ones: a Drive file is uploaded through its own API, never chosen as a media parent type.
+ */
+export const DRIVE_FOLDER = "explorer";
+export type DriveParentType = typeof DRIVE_FOLDER;
+
 /** upload_all's ceiling (the `size` field's documented maximum). */
 export const UPLOAD_ALL_MAX_BYTES = 20 * 1024 * 1024;

@@ -2,9 +2,9 @@
 // base (parent_type bitable_image / bitable_file, parent_node = the app_token; a token is only valid in the base
 // it was uploaded to: anything else is 1254303).
 //
-// Limits: 50 requests/s per app per endpoint (HTTP 429 + 99991400). Writes to one table never overlap: a write
-// arriving while another write to that table is being processed gets 1254291 "Write conflict" (HTTP 200), and
-// every write takes `writeMs` to process, so a client that sends two at once sees it.
+// Limits: 50 requests/s per app per endpoint (HTTP 429 + 99991400). Writes to one table (create, update, delete)
+// never overlap: a write arriving while another write to that table is being processed gets 1254291 "Write
+// conflict" (HTTP 200), and every write takes `writeMs` to process, so a client that sends two at once sees it.
 //
 // Chosen where Lark's documentation is silent:
 // - Modelled field types: Text 1, Number 2, SingleSelect 3, MultiSelect 4, DateTime 5 (ms), Checkbox 7,
@@ -27,11 +27,13 @@ import type { Family, FamilyContext } from "./family";
 import type { UploadTarget } from "./files";
 import { randomAlnum } from "./ids";
 import type { RateRule } from "./limits";
+import { mimeOf } from "./mime";
 import { type Ctx, LarkError, type Params, pageOf, type Route, replyData } from "./server";
 
 export type BitableEndpoint =
   | "bitable.appTableRecord.create"
   | "bitable.appTableRecord.update"
+  | "bitable.appTableRecord.delete"
   | "bitable.appTableRecord.get"
   | "bitable.appTableRecord.list"
   | "bitable.appTableField.list";
@@ -119,28 +121,6 @@ const KINDS: Record<FieldType, { uiType: string; convFail: number; fits: (v: unk
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
 
-const MIME: Record<string, string> = {
-  png: "image/png",
-  jpg: "image/jpeg",
-  jpeg: "image/jpeg",
-  gif: "image/gif",
-  webp: "image/webp",
-  bmp: "image/bmp",
-  svg: "image/svg+xml",
-  pdf: "application/pdf",
-  txt: "text/plain",
-  md: "text/markdown",
-  csv: "text/csv",
-  json: "application/json",
-  zip: "application/zip",
-  mp4: "video/mp4",
-  mp3: "audio/mpeg",
-  docx: "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-  xlsx: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-  pptx: "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-};
-const mimeOf = (name: string) => MIME[name.split(".").pop()?.toLowerCase() ?? ""] ?? "application/octet-stream";
-
 type Change = (table: BitableTable, cells: Map<string, CellValue | null>, params: Params) => BitableRecord;
 
 export function createBitable(family: FamilyContext, opts: { writeMs: number }): Bitable {
@@ -189,13 +169,19 @@ export function createBitable(family: FamilyContext, opts: { writeMs: number }):
     return cells;
   }
 
+  /** The table a write changes, after the `writeMs` every write takes (the table is busy meanwhile). */
+  async function writableTable(params: Params): Promise<{ base: Base; table: BitableTable }> {
+    await sleep(opts.writeMs);
+    const { base, table } = tableOf(params);
+    if (!base.editable) throw new LarkError(1254302);
+    return { base, table };
+  }
+
   const write = (change: Change) => async (ctx: Ctx, params: Params) => {
     const body = await readJson(ctx.req);
     const clientToken = ctx.query.get("client_token") || undefined;
     if (clientToken !== undefined && !UUID_V4.test(clientToken)) throw new LarkError(1254037);
-    await sleep(opts.writeMs); // the table stays busy meanwhile: another write to it gets 1254291
-    const { base, table } = tableOf(params);
-    if (!base.editable) throw new LarkError(1254302);
+    const { base, table } = await writableTable(params);
     const request = JSON.stringify([ctx.method, ctx.path, body ?? null]);
     const first = clientToken ? answers.get(clientToken) : undefined;
     if (first) {
@@ -225,11 +211,21 @@ export function createBitable(family: FamilyContext, opts: { writeMs: number }):
     return record;
   });
 
-  const updateRecord = write((table, cells, params) => {
-    const record = table.records.get(params.record_id);
+  const recordOf = (table: BitableTable, recordId: string) => {
+    const record = table.records.get(recordId);
     if (!record) throw new LarkError(1254043);
-    return fill(record, cells);
-  });
+    return record;
+  };
+
+  const updateRecord = write((table, cells, params) => fill(recordOf(table, params.record_id), cells));
+
+  async function deleteRecord(ctx: Ctx, params: Params) {
+    await drain(ctx.req);
+    const { base, table } = await writableTable(params);
+    table.records.delete(recordOf(table, params.record_id).recordId);
+    base.revision++;
+    replyData(ctx, { deleted: true, record_id: params.record_id });
+  }
 
   const read =
     (answer: (ctx: Ctx, table: BitableTable, params: Params) => Record<string, unknown>) =>
@@ -239,11 +235,7 @@ export function createBitable(family: FamilyContext, opts: { writeMs: number }):
     };
   const paging = (maxSize: number) => ({ defaultSize: 20, maxSize, invalidSize: 1254010, invalidToken: 1254010 });
 
-  const getRecord = read((_ctx, table, params) => {
-    const record = table.records.get(params.record_id);
-    if (!record) throw new LarkError(1254043);
-    return { record: recordJson(record) };
-  });
+  const getRecord = read((_ctx, table, params) => ({ record: recordJson(recordOf(table, params.record_id)) }));
   const listRecords = read((ctx, table) => {
     const all = [...table.records.values()].map(recordJson);
     return { ...pageOf(ctx, all, paging(500)), total: all.length };
@@ -279,6 +271,7 @@ export function createBitable(family: FamilyContext, opts: { writeMs: number }):
     routes: [
       route("POST", "records", "bitable.appTableRecord.create", createRecord),
       route("PUT", "records/:record_id", "bitable.appTableRecord.update", updateRecord),
+      route("DELETE", "records/:record_id", "bitable.appTableRecord.delete", deleteRecord),
       route("GET", "records/:record_id", "bitable.appTableRecord.get", getRecord),
       route("GET", "records", "bitable.appTableRecord.list", listRecords),
       route("GET", "fields", "bitable.appTableField.list", listFields),

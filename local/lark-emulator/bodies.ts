@@ -55,11 +55,12 @@ export interface Multipart {
 /**
  * Stream a multipart body through busboy, hashing the `file` part as it arrives.
  * `onFileStart` sees the fields sent before the file and may return an error code:
- * metadata is judged before any byte of the file is read. Malformed bodies answer `badRequest`.
+ * metadata is judged before any byte of the file is read. `keep` (asked at the same moment) says whether the
+ * bytes are kept. Malformed bodies answer `badRequest`.
  */
 export function readMultipart(
   req: IncomingMessage,
-  keep: boolean,
+  keep: (fields: Map<string, string>) => boolean,
   badRequest: number,
   onFileStart: (fields: Map<string, string>) => number | undefined,
 ): Promise<Multipart> {
@@ -93,6 +94,7 @@ export function readMultipart(
     }
 
     let fileSeen = false;
+    let keeping = false;
     const sha = createHash("sha256");
     let adler = 1;
     let bytes = 0;
@@ -112,11 +114,12 @@ export function readMultipart(
       }
       fileSeen = true;
       fail(onFileStart(out.fields));
+      keeping = keep(out.fields);
       stream.on("data", (chunk: Buffer) => {
         bytes += chunk.length;
         sha.update(chunk);
         adler = ADLER32.buf(chunk, adler);
-        if (keep) chunks.push(chunk);
+        if (keeping) chunks.push(chunk);
       });
     });
     bb.on("error", () => {
@@ -131,7 +134,7 @@ export function readMultipart(
               bytes,
               sha256: sha.digest("hex"),
               adler32: (adler >>> 0).toString(),
-              data: keep ? Buffer.concat(chunks) : undefined,
+              data: keeping ? Buffer.concat(chunks) : undefined,
             })
           : undefined,
       ),

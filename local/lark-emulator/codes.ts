@@ -51,6 +51,43 @@ const MEDIA: Record<number, [number, string]> = {
   1062507: [400, "parent node out of sibling num."],
 };
 
+// Lark's Drive file references (upload, list) beyond the media codes.
+const DRIVE: Record<number, [number, string]> = {
+  1061022: [500, "file version conflict."],
+  1061500: [403, "mount node point kill."],
+  1064001: [400, "page size out of limit."],
+  1064230: [200, "locked for data migration"],
+};
+
+// Lark's import task references (create, get).
+const IMPORT: Record<number, [number, string]> = {
+  1069901: [500, "internal error"],
+  1069902: [403, "no permission"],
+  1069903: [500, "internal error"],
+  1069904: [400, "invalid param"],
+  1069905: [500, "internal error"],
+  1069906: [403, "docs deleted"],
+  1069907: [404, "file token not found"],
+  1069908: [403, "mount point not found or no permission"],
+  1069909: [400, "import file size over limit"],
+  1069910: [400, "import file extension not match"],
+  1069911: [400, "import file type not match"],
+  1069912: [400, "folder not exist"],
+  1069913: [400, "import file token expired"],
+  1069914: [400, "invalid file token"],
+  1069923: [429, "too many requests"],
+};
+
+// Lark's permission member references.
+const PERMISSION: Record<number, [number, string]> = {
+  1063001: [400, "Invalid parameter"],
+  1063002: [403, "Permission denied"],
+  1063003: [400, "Invalid operation"],
+  1063005: [404, "Resource is deleted"],
+  1066001: [500, "Internal Error"],
+  1066002: [500, "Concurrency error, please retry"],
+};
+
 // Lark's docx block references (create, update, batch delete; one table for all).
 const DOCX: Record<number, [number, string]> = {
   1770001: [400, "invalid param"],
@@ -128,6 +165,9 @@ const CODES: Record<number, [number, string]> = {
   0: [200, "success"],
   ...GATEWAY,
   ...MEDIA,
+  ...DRIVE,
+  ...IMPORT,
+  ...PERMISSION,
   ...DOCX,
   ...BITABLE,
   ...SHEETS,

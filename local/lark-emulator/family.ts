@@ -9,6 +9,10 @@ export interface FamilyContext {
   files: FileStore;
   /** The emulator's base URL, for URLs Lark puts in its answers. */
   origin(): string;
+  /** The tenant's web origin (https://<tenant>.larksuite.com), for the URLs of documents and files. */
+  tenantUrl: string;
+  /** Multiplies every duration the emulator models (rate windows, import jobs, the import window). */
+  timeScale: number;
 }
 
 export interface Family {

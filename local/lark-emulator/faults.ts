@@ -1,13 +1,17 @@
-// Injected faults: the next request(s) to an endpoint get a chosen failure instead of being processed.
-// Endpoints are named as the tests and the fault rules address them; a rule without a path means the media
-// upload endpoints, as it did before other families existed.
+// Injected faults: the next request(s) to an endpoint get a chosen failure instead of being processed, or (delay)
+// reach Lark late. Endpoints are named as the tests and the fault rules address them; a rule without a path means
+// the media upload endpoints, as it did before other families existed.
 
 import http from "node:http";
 import type { BitableEndpoint } from "./bitable";
 import { drain } from "./bodies";
 import type { DocxEndpoint } from "./docx";
+import type { DriveFilesEndpoint } from "./drive-files";
+import type { FoldersEndpoint } from "./drive-folders";
+import type { ImportEndpoint } from "./drive-import";
 import { THROTTLED } from "./limits";
 import type { MediaEndpoint } from "./media";
+import type { PermissionsEndpoint } from "./permissions";
 import { type Ctx, reply, send } from "./server";
 import type { SheetsEndpoint } from "./sheets";
 
@@ -15,11 +19,22 @@ export type Fault =
   | { kind: "code"; code: number; httpStatus?: number; msg?: string; headers?: Record<string, string> }
   | { kind: "http"; status: number; body?: string; contentType?: string }
   | { kind: "reset" }
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** The request is processed as if it arrived `ms` later; a client that gives up meanwhile leaves no trace. */
+  | { kind: "delay"; ms: number };
 
 /** Every endpoint by the name fault rules use: media's by their last path segment, the others as the official
  * SDK calls them (`client.docx.v1.documentBlock.patch` is "docx.documentBlock.patch"). */
-export type Endpoint = "token" | MediaEndpoint | DocxEndpoint | BitableEndpoint | SheetsEndpoint;
+export type Endpoint =
+  | "token"
+  | MediaEndpoint
+  | DocxEndpoint
+  | BitableEndpoint
+  | SheetsEndpoint
+  | FoldersEndpoint
+  | DriveFilesEndpoint
+  | ImportEndpoint
+  | PermissionsEndpoint;
 
 export interface FaultRule {
   fault: Fault;
@@ -55,8 +70,27 @@ export class FaultQueue {
   }
 }
 
+/** Wait `ms`, or less when the client goes away first: true when the client is still there to be answered. */
+export function arriveLate(ctx: Ctx, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const gone = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      ctx.res.off("close", gone);
+      resolve(!ctx.req.socket.destroyed);
+    }, ms);
+    ctx.res.once("close", gone);
+  });
+}
+
 /** Answer `ctx` with `fault`; a simulated throttle carries `throttleHeaders`, as a real one does. */
-export async function applyFault(ctx: Ctx, fault: Fault, throttleHeaders: () => Record<string, string>): Promise<void> {
+export async function applyFault(
+  ctx: Ctx,
+  fault: Exclude<Fault, { kind: "delay" }>,
+  throttleHeaders: () => Record<string, string>,
+): Promise<void> {
   switch (fault.kind) {
     case "reset":
       ctx.req.socket.destroy();

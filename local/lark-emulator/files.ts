@@ -1,5 +1,7 @@
-// The files media uploads received, findable by token: the placement families check where a token was uploaded
-// to before they let it into a block, a record or a sheet.
+// The files media and Drive uploads received, findable by token: the placement families check where a token was
+// uploaded to before they let it into a block, a record or a sheet.
+
+import type { CheckedMeta } from "./uploads";
 
 export interface ReceivedFile {
   fileToken: string;
@@ -42,6 +44,8 @@ export class FileStore {
 export interface UploadTarget {
   /** False while the family holds no fixture: its parent types then take any node, as before it was modelled. */
   modelled(): boolean;
-  /** The media code refusing an upload into `node`, or undefined when the node takes it. */
-  refuse(node: string): number | undefined;
+  /** The media code refusing an upload into `node` ("" when none was given), or undefined when it is taken. */
+  refuse(node: string, upload: CheckedMeta): number | undefined;
+  /** The parent node may be absent or empty (ccm_import_open). */
+  nodeOptional?: boolean;
 }

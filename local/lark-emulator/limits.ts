@@ -13,8 +13,10 @@ export interface RateRule {
   name: string;
   limit: number;
   perMs: number;
-  /** The HTTP status Lark throttles with on this rule (always with code 99991400). */
+  /** The HTTP status Lark throttles with on this rule. */
   status: 429 | 400;
+  /** The code Lark throttles with: 99991400 unless the API documents its own (import tasks: 1069923). */
+  code?: number;
 }
 
 /** At most `limit` admitted requests in any window of `windowMs`. */
@@ -25,6 +27,7 @@ export interface RateLimit {
   limit: number;
   windowMs: number;
   status: number;
+  code: number;
 }
 
 /** No two admitted requests with the same key open at once; the second gets `code`. */
@@ -58,7 +61,8 @@ export class Limits {
   /** The rule applied to `key`, with the emulator's timeScale and any override of its count. */
   rate(rule: RateRule, key: string): RateLimit {
     const limit = this.overrides[rule.name] ?? rule.limit;
-    return { kind: "rate", rule: rule.name, key, limit, windowMs: rule.perMs * this.timeScale, status: rule.status };
+    const windowMs = rule.perMs * this.timeScale;
+    return { kind: "rate", rule: rule.name, key, limit, windowMs, status: rule.status, code: rule.code ?? THROTTLED };
   }
 
   oneAtATime(rule: string, key: string, code: number): OneAtATime {
@@ -101,6 +105,11 @@ export class Limits {
     return this.refused.get(rule) ?? 0;
   }
 
+  /** Every rule that refused a request since the last reset, with how many it refused. */
+  refusalsByRule(): Record<string, number> {
+    return Object.fromEntries(this.refused);
+  }
+
   /** Forget the windows and counts; slots of requests still open stay taken. */
   reset(): void {
     this.arrivals.clear();
@@ -118,7 +127,7 @@ export class Limits {
     const window = this.window(limit, now);
     if (window.length < limit.limit) return undefined;
     const waitMs = window.length > 0 ? window[0] + limit.windowMs - now : limit.windowMs;
-    return { code: THROTTLED, status: limit.status, headers: this.headers(limit, waitMs) };
+    return { code: limit.code, status: limit.status, headers: this.headers(limit, waitMs) };
   }
 
   private busyRefusal(limit: OneAtATime): Refusal | undefined {

@@ -2,7 +2,11 @@
  * Human-readable lines for the local tools (`npm start`, `npm run backfill`): one line per object
  * outcome, sizes and durations, and ANSI colours only on a terminal that wants them.
  */
+import type { RejectionCode } from "../../lib/contract";
 import type { Outcome } from "../../lib/pipeline";
+
+/** The refusal an object has no room to show (it already has the 10 tags S3 allows): only the tools can say it. */
+export const UNTOLD: RejectionCode = "too-many-tags";
 
 export function wantsColor(stream: { isTTY?: boolean }): boolean {
   return Boolean(stream.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb";
@@ -59,6 +63,8 @@ export interface OutcomeLine {
   durationMs: number;
   /** The size the event or listing announced, used when the outcome does not carry one. */
   size?: number;
+  /** Said instead of a skip's reason, when the reason alone would mislead (another run's upload). */
+  said?: string;
   /** Said after the outcome, e.g. why a skip is expected. */
   note?: string;
   /** Render the whole line dimmed (an expected, uninteresting event). */
@@ -82,7 +88,7 @@ export function outcomeLine(line: OutcomeLine, paint: Paint, at = new Date()): s
       break;
     case "skipped":
       label = "skipped ";
-      detail = [outcome.reason, outcome.fileToken && `file_token ${outcome.fileToken}`, outcome.detail]
+      detail = [line.said ?? outcome.reason, outcome.fileToken && `file_token ${outcome.fileToken}`, outcome.detail]
         .filter(Boolean)
         .join("  ");
       break;

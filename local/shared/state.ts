@@ -1,7 +1,7 @@
 /**
  * What `npm start` and the other local tools agree on: default ports and bucket, where the local state
- * lives (one folder, `.local/dev/`, safe to wipe), and the settings file `npm start` leaves there so
- * `npm run backfill` can find the running stack's Lark emulator.
+ * lives (one folder, `.local/dev/`, safe to wipe), the settings file `npm start` leaves there so the other
+ * tools can find the running stack, and the backfill command that reaches it.
  */
 import { readFileSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
@@ -9,8 +9,14 @@ import { fileURLToPath } from "node:url";
 
 export const DEFAULT_S3_PORT = 4569;
 export const DEFAULT_LARK_EMULATOR_PORT = 9876;
+export const DEFAULT_LARK_EMULATOR_VIEW_PORT = DEFAULT_LARK_EMULATOR_PORT + 1;
 export const DEFAULT_BUCKET = "inbox";
-export const DEMO_PARENT = { type: "docx_file", node: "doxcnLocalDemo" } as const;
+/** The settings that say where an object without destination tags goes. */
+export const DEFAULT_DESTINATION_VARIABLES = [
+  "LARK_DEFAULT_TARGET",
+  "LARK_DEFAULT_PARENT_TYPE",
+  "LARK_DEFAULT_PARENT_NODE",
+] as const;
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -34,7 +40,8 @@ export interface DevStackInfo {
   region: string;
   /** Present only when the stack runs the Lark emulator (never a real app's secret). */
   emulator?: { baseUrl: string; appId: string; appSecret: string };
-  defaultParent?: { type: string; node: string };
+  /** The stack's settings of DEFAULT_DESTINATION_VARIABLES, which a backfill on it borrows with the emulator. */
+  defaults: Partial<Record<(typeof DEFAULT_DESTINATION_VARIABLES)[number], string>>;
   pid: number;
 }
 
@@ -66,4 +73,17 @@ export function isLocalEndpoint(endpoint: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * The backfill that finishes what waits under `prefix` on the `npm start` stack at `s3Endpoint`, to run from
+ * another shell (with npm start running: the backfill borrows its Lark).
+ */
+export function backfillCommand(stack: { s3Endpoint: string; bucket: string }, prefix = ""): string {
+  return `AWS_ENDPOINT_URL_S3=${stack.s3Endpoint} npm run backfill -- ${shellWord(`s3://${stack.bucket}/${prefix}`)}`;
+}
+
+/** A word as a POSIX shell reads it back: as is when safe, else in single quotes. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }

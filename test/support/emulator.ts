@@ -51,7 +51,7 @@ export async function call(
   emu: LarkEmulator,
   method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
   path: string,
-  opts: { token?: string; body?: unknown; query?: Record<string, string | number> } = {},
+  opts: { token?: string; body?: unknown; query?: Record<string, string | number>; timeoutMs?: number } = {},
 ): Promise<Answer> {
   const query = new URLSearchParams(Object.entries(opts.query ?? {}).map(([k, v]): [string, string] => [k, String(v)]));
   const headers: Record<string, string> = {};
@@ -61,6 +61,7 @@ export async function call(
     method,
     headers,
     body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: giveUpAfter(opts.timeoutMs),
   });
   const text = await r.body.text();
   return { status: r.statusCode, headers: r.headers, json: text ? JSON.parse(text) : undefined };
@@ -72,25 +73,57 @@ export function assertLark(a: Answer, status: number, code: number): void {
 }
 
 export interface UploadInto {
+  /** medias/upload_all (default) or files/upload_all (Drive). */
+  api?: "medias" | "files";
   parentType: string;
-  parentNode: string;
+  /** Left out of the form when undefined. */
+  parentNode?: string;
   /** Becomes extra = {"drive_route_token": …}. */
   driveRouteToken?: string;
+  /** The extra field as sent (an import's {"obj_type", "file_extension"}). */
+  extra?: string;
   fileName?: string;
   bytes?: Buffer;
 }
 
+/** A client that gives up after `ms` (rejecting with a TimeoutError); none when undefined. */
+const giveUpAfter = (ms: number | undefined) => (ms === undefined ? undefined : AbortSignal.timeout(ms));
+
 /** A raw upload_all; answers with Lark's envelope (data.file_token on success). */
-export async function upload(emu: LarkEmulator, token: string, into: UploadInto): Promise<Answer> {
+export async function upload(emu: LarkEmulator, token: string, into: UploadInto, timeoutMs?: number): Promise<Answer> {
   const bytes = into.bytes ?? Buffer.from("image bytes");
+  const extra = into.extra ?? (into.driveRouteToken && JSON.stringify({ drive_route_token: into.driveRouteToken }));
   const form = new FormData();
   form.append("file_name", into.fileName ?? "picture.png");
   form.append("parent_type", into.parentType);
-  form.append("parent_node", into.parentNode);
+  if (into.parentNode !== undefined) form.append("parent_node", into.parentNode);
   form.append("size", String(bytes.length));
-  if (into.driveRouteToken) form.append("extra", JSON.stringify({ drive_route_token: into.driveRouteToken }));
+  if (extra) form.append("extra", extra);
   form.append("file", bytes, { filename: "blob", contentType: "application/octet-stream" });
-  const r = await request(`${emu.url}/open-apis/drive/v1/medias/upload_all`, {
+  const r = await request(`${emu.url}/open-apis/drive/v1/${into.api ?? "medias"}/upload_all`, {
+    method: "POST",
+    headers: { ...form.getHeaders(), authorization: `Bearer ${token}` },
+    body: form.getBuffer(),
+    signal: giveUpAfter(timeoutMs),
+  });
+  return { status: r.statusCode, headers: r.headers, json: await r.body.json() };
+}
+
+/** One raw upload_part of a chunked upload, media or Drive. */
+export async function uploadPart(
+  emu: LarkEmulator,
+  token: string,
+  api: "medias" | "files",
+  uploadId: string,
+  seq: number,
+  block: Buffer,
+): Promise<Answer> {
+  const form = new FormData();
+  form.append("upload_id", uploadId);
+  form.append("seq", String(seq));
+  form.append("size", String(block.length));
+  form.append("file", block, { filename: "blob", contentType: "application/octet-stream" });
+  const r = await request(`${emu.url}/open-apis/drive/v1/${api}/upload_part`, {
     method: "POST",
     headers: { ...form.getHeaders(), authorization: `Bearer ${token}` },
     body: form.getBuffer(),
