@@ -2,10 +2,10 @@
 # Proves a deployment works end to end: drops a small file into the bucket (under the prefix), waits for the
 # function's answer on the object and prints it. Needs the AWS CLI and the deployer's credentials.
 #
-#   bash deploy/check.sh --region REGION --bucket BUCKET [--prefix PREFIX] [--parent-type T --parent-node N] [--timeout S]
+#   bash deploy/check.sh --region REGION --bucket BUCKET [--prefix PREFIX] [--target LARK_TARGET] [--timeout S]
 #
-# Without --parent-type/--parent-node the file goes to the deployment's default parent (larkDefaultParentType/
-# Node), or is refused with a missing-parent tag if there is none: either way the answer shows the function ran.
+# Without --target (a lark-target value, e.g. docx:doxcn…) the file goes to the deployment's default destination,
+# or is refused with an error tag if there is none: either way the answer shows the function ran.
 # Exit code: 0 uploaded (the token is printed), 1 refused (the lark-upload-error tag is printed), 2 no answer.
 set -euo pipefail
 
@@ -13,14 +13,13 @@ usage() {
   sed -n '5p' "$0" | sed 's/^#   //' >&2
   exit 2
 }
-region="" bucket="" prefix="" parent_type="" parent_node="" timeout=120
+region="" bucket="" prefix="" target="" timeout=120
 while [ $# -gt 0 ]; do
   case "$1" in
     --region) region="$2" ;;
     --bucket) bucket="$2" ;;
     --prefix) prefix="$2" ;;
-    --parent-type) parent_type="$2" ;;
-    --parent-node) parent_node="$2" ;;
+    --target) target="$2" ;;
     --timeout) timeout="$2" ;;
     *) usage ;;
   esac
@@ -33,7 +32,7 @@ body=$(mktemp)
 trap 'rm -f "$body"' EXIT
 echo "s3-to-lark check, $(date -u)" >"$body"
 tagging=()
-if [ -n "$parent_type" ]; then tagging=(--tagging "lark-parent-type=${parent_type}&lark-parent-node=${parent_node}"); fi
+if [ -n "$target" ]; then tagging=(--tagging "lark-target=${target}"); fi
 
 aws s3api put-object --region "$region" --bucket "$bucket" --key "$key" --body "$body" "${tagging[@]}" >/dev/null
 echo "put s3://${bucket}/${key}; waiting up to ${timeout} s for the function's answer..."

@@ -152,6 +152,9 @@ describe("serverless package", () => {
       assert.equal(fn.Properties.MemorySize, sizing.memorySize);
       assert.equal(fn.Properties.Timeout, sizing.timeout);
       assert.equal(fn.Properties.ReservedConcurrentExecutions, 1);
+      // Every setting a deployer may need is a param (docs/deploy.md, Parameters).
+      for (const name of ["LARK_DEFAULT_TARGET", "LARK_BASE_ATTACHMENT_FIELD", "LARK_SHARE_WITH", "LARK_SHARE_PERM"])
+        assert.ok(name in envOf(p), `${name} is not set by any param`);
     }
     t.diagnostic(`memory ${sizing.memorySize} MB, timeout ${sizing.timeout} s`);
   });
