@@ -44,6 +44,8 @@ const DEPLOY: BuildOptions = {
   minify: true,
   logLevel: "silent",
   external: RUNTIME_PROVIDED,
+  // As serverless.yml: those clients are loaded with require(), which finds the runtime's copies on NODE_PATH.
+  supported: { "dynamic-import": false },
 };
 
 export interface Variant {
