@@ -179,29 +179,28 @@ export class S3Objects {
    */
   async setOwnTag(at: ObjectLocation, tags: Tags, key: string, value: string | undefined): Promise<Tags> {
     const { [key]: _old, ...rest } = tags;
-    const next = value === undefined ? rest : { ...rest, [key]: value };
-    if (sameTags(next, tags)) return tags;
-    if (Object.keys(next).length > MAX_TAGS) {
-      throw new TagLimitError(`cannot add the tag ${key}: the object already has the ${MAX_TAGS} tags S3 allows`);
-    }
-    await this.putTags(at, next);
-    return next;
+    return this.replaceTags(at, tags, value === undefined ? rest : { ...rest, [key]: value }, key);
+  }
+
+  /** Adds this tag of the function's own, and removes its others (a stale error, pending metadata). */
+  private async addTag(at: ObjectLocation, tags: Tags, key: string, value: string): Promise<void> {
+    await this.replaceTags(at, tags, { ...userTags(tags), [key]: value }, `${key} (${value})`);
   }
 
   /**
-   * The tag set with this tag added and the function's other own tags removed. Nothing is written when that is
-   * the set the object has: every tag write announces itself as an event, which would decide the object again.
+   * Writes `next` in place of `current`. Nothing is written when they are the same: every tag write announces
+   * itself as an event, which would decide the object again.
    */
-  private async addTag(at: ObjectLocation, tags: Tags, key: string, value: string): Promise<void> {
-    const next = { ...userTags(tags), [key]: value };
-    if (sameTags(next, tags)) return;
+  private async replaceTags(at: ObjectLocation, current: Tags, next: Tags, adding: string): Promise<Tags> {
+    if (sameTags(next, current)) return current;
     if (Object.keys(next).length > MAX_TAGS) {
       throw new TagLimitError(
-        `cannot add the tag ${key} (${value}): the object already has the ${MAX_TAGS} tags S3 allows. ` +
+        `cannot add the tag ${adding}: the object already has the ${MAX_TAGS} tags S3 allows. ` +
           `Remove one of its tags; the object is then decided again`,
       );
     }
     await this.putTags(at, next);
+    return next;
   }
 
   private async putTags(at: ObjectLocation, tags: Tags): Promise<void> {
