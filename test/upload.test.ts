@@ -543,6 +543,23 @@ describe("hygiene", () => {
     assert.match((await stack.tags(key))["lark-upload-error"]!, /^archived-object: /);
   });
 
+  test("an object with 10 tags and wrong ones: too-many-tags, not retried, the reason says to remove a tag", async () => {
+    const key = "tags/ten.txt";
+    const tags = Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`team-${i}`, "x"]));
+    const event = await stack.put(key, "x", { tags: { ...tags, "lark-parent-type": "wiki" } });
+    stack.metrics.length = 0;
+    const result: any = await stack.handler(event); // returns: a retry cannot help
+    assert.equal(result.objects[0].outcome.kind, "rejected");
+    assert.equal(result.objects[0].outcome.code, "too-many-tags");
+    assert.match(
+      result.objects[0].outcome.reason,
+      /cannot add the tag lark-upload-error \(missing-parent: .*\): the object already has the 10 tags S3 allows\. Remove one of its tags/,
+    );
+    assert.equal(Object.keys(await stack.tags(key)).length, 10, "the object's tags are as they were");
+    assert.ok(stack.logs.some((l) => l.message === "rejected" && l.code === "too-many-tags"));
+    assert.ok(stack.metrics.some((m) => m.Code === "too-many-tags" && m.Rejected === 1));
+  });
+
   test("user metadata that leaves no room for the token is refused before the upload", async () => {
     const key = "meta/full.txt";
     await stack.handler(await stack.put(key, "x", { tags: TO_DOCX, Metadata: { notes: "n".repeat(1990) } }));
