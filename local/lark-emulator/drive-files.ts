@@ -8,7 +8,7 @@
 // - Folders: unknown 1061044, removed 1061041, read-only 1061004, full 1062507 (drive-folders.ts).
 // - This API has no `extra`: a part of that name is ignored.
 
-import type { DriveItemType, FolderState, Folders } from "./drive-folders";
+import type { FolderState, Folders } from "./drive-folders";
 import type { FamilyContext } from "./family";
 import type { Limit } from "./limits";
 import { newFileToken } from "./media";
@@ -35,8 +35,6 @@ const REFUSALS: Record<Exclude<FolderState, "writable">, number> = {
   full: 1062507,
 };
 
-const FILE: DriveItemType = "file";
-
 /** No state of its own: received files are the media family's (FileStore), items the folders'. */
 export interface DriveFiles {
   routes: Route[];
@@ -61,7 +59,7 @@ export function createDriveFiles(
         const fileToken = newFileToken();
         const parentNode = folders.resolve(file.parentNode);
         family.files.add({ ...file, parentNode, fileToken, receivedAt: Date.now() });
-        folders.place(parentNode, { token: fileToken, name: file.fileName, type: FILE });
+        folders.place(parentNode, { token: fileToken, name: file.fileName, type: "file" });
         return fileToken;
       },
     },

@@ -75,7 +75,6 @@ export interface Folders extends Family {
   place(folderToken: string, item: { token: string; name: string; type: DriveItemType }): DriveItem;
   /** The item with this token, in whatever folder. */
   item(token: string): DriveItem | undefined;
-  urlOf(type: DriveItemType | "folder", token: string): string;
 }
 
 const URL_PATHS: Record<DriveItemType | "folder", string> = {
@@ -155,7 +154,6 @@ export function createFolders(family: FamilyContext, opts: { itemLimit: number }
       return item;
     },
     item: (token) => items.get(token),
-    urlOf,
     reset() {
       folders.clear();
       items.clear();

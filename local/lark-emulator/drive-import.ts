@@ -28,7 +28,7 @@
 import { performance } from "node:perf_hooks";
 import { drain, isRecord, readJson } from "./bodies";
 import type { Docx } from "./docx";
-import type { DriveItemType, Folders } from "./drive-folders";
+import type { Folders } from "./drive-folders";
 import type { Family, FamilyContext } from "./family";
 import type { ReceivedFile, UploadTarget } from "./files";
 import { randomAlnum, randomDecimal } from "./ids";
@@ -138,7 +138,6 @@ export type ImportOutcomeRule = ImportOutcome & { times?: number };
 export interface ImportJob {
   ticket: string;
   type: ImportType;
-  fileExtension: string;
   fileToken: string;
   title: string;
   folderToken: string;
@@ -223,8 +222,7 @@ export function createImports(family: FamilyContext, folders: Folders, docx: Doc
     else if (folder === "full") job.ended = failure(105);
     else {
       const token = `${TOKEN_PREFIXES[job.type]}${randomAlnum(22)}`;
-      const type: DriveItemType = job.type;
-      const { url } = folders.place(job.folderToken, { token, name: job.title, type });
+      const { url } = folders.place(job.folderToken, { token, name: job.title, type: job.type });
       if (job.type === "docx") docx.addDocument(token, { title: job.title });
       job.ended = { jobStatus: 0, jobErrorMsg: "success", extra: [...(job.outcome.extra ?? [])], token, url };
     }
@@ -253,7 +251,6 @@ export function createImports(family: FamilyContext, folders: Folders, docx: Doc
     const job: ImportJob = {
       ticket: randomDecimal(19),
       type: type as ImportType,
-      fileExtension: extension as string,
       fileToken: source.file.fileToken,
       title: (fileName as string | undefined) || withoutExtension(source.file.fileName),
       folderToken,

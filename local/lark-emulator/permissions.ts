@@ -103,11 +103,13 @@ export interface ResourceSources {
   spreadsheets: ReadonlyMap<string, Spreadsheet>;
 }
 
-export function resourceOf({ folders, documents, bases, spreadsheets }: ResourceSources, token: string) {
+/** What `token` is to this API, wherever the emulator holds it. */
+function resourceOf(sources: ResourceSources, token: string): Resource | undefined {
+  const { folders, documents, bases, spreadsheets } = sources;
   const folder = folders.folders.get(token);
-  if (folder) return { type: "folder", manageable: folder.editable, removed: folder.deleted } satisfies Resource;
+  if (folder) return { type: "folder", manageable: folder.editable, removed: folder.deleted };
   const item = folders.item(token);
-  if (item) return { type: item.type, manageable: true, removed: false } satisfies Resource;
+  if (item) return { type: item.type, manageable: true, removed: false };
   const fixture = (type: PermissionTarget, found?: { editable: boolean; deleted: boolean }): Resource | undefined =>
     found && { type, manageable: found.editable, removed: found.deleted };
   return (
