@@ -4,7 +4,7 @@
  */
 import type { Block } from "./blocks";
 import { ObjectChangedError, TransientError } from "./errors";
-import { imageSize } from "./image-info";
+import { type ImageSize, imageSize } from "./image-info";
 import type { DriveFile, LarkFile, UploadResult } from "./lark/media";
 import { DRIVE_FOLDER, UPLOAD_ALL_MAX_BYTES } from "./lark/parent-types";
 import type { PipelineDeps } from "./pipeline";
@@ -37,17 +37,17 @@ export async function uploadBytes(
   retry: RetryOptions,
   wantsImageSize: boolean,
 ): Promise<UploadResult & Uploaded> {
-  let head: Block | undefined;
+  // Read from the first block as it passes: holding that block until the end would keep a chunked part alive.
+  let size: ImageSize | undefined;
   const blocks = async function* (blockSize: number): AsyncGenerator<Block> {
+    let first = wantsImageSize && !size;
     for await (const block of bytes.read(blockSize)) {
-      head ??= block;
+      if (first) size = imageSize(block.parts);
+      first = false;
       yield block;
     }
   };
-  const sized = (result: UploadResult): UploadResult & Uploaded => {
-    const size = wantsImageSize && head ? imageSize(head.parts) : undefined;
-    return size ? { ...result, imageSize: size } : result;
-  };
+  const sized = (result: UploadResult): UploadResult & Uploaded => (size ? { ...result, imageSize: size } : result);
   const uploadAll = (block: Block) =>
     file.parentType === DRIVE_FOLDER
       ? lark.driveFiles.uploadAll(file, block, retry)
