@@ -61,11 +61,13 @@ const now = () => performance.now();
 /** Wraps the runtime's S3 and Lark calls to time each phase of one object (diagnostics only). */
 function trace(fn: BenchFunction) {
   let marks: { name: string; start: number; end: number }[] = [];
-  const s3 = fn.runtime.s3 as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const lark = fn.runtime.lark as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const wrapAsync = (obj: Record<string, (...a: unknown[]) => unknown>, method: string, name: string) => {
-    const orig = obj[method]!.bind(obj);
-    obj[method] = async (...args: unknown[]) => {
+  const { s3 } = fn.runtime;
+  const lark = fn.runtime.lark.media;
+  // Typed by the method's name, so a renamed method fails the typecheck instead of the run.
+  const wrapAsync = <T extends object>(obj: T, method: keyof T & string, name: string) => {
+    const target = obj as Record<string, (...a: unknown[]) => Promise<unknown>>;
+    const orig = target[method]!.bind(obj);
+    target[method] = async (...args: unknown[]) => {
       const start = now();
       try {
         return await orig(...args);
@@ -76,18 +78,16 @@ function trace(fn: BenchFunction) {
   };
   wrapAsync(s3, "head", "head");
   wrapAsync(s3, "tags", "tags");
-  wrapAsync(s3, "writeFileToken", "copy");
+  wrapAsync(s3, "writePlacement", "copy");
   wrapAsync(lark, "uploadAll", "post");
   // GetObject: from the request until the last block of the body is read.
-  const open = s3.open!.bind(s3) as (
-    ...a: unknown[]
-  ) => Promise<{ blocks: (n: number) => AsyncGenerator<unknown> } | undefined>;
-  s3.open = async (...args: unknown[]) => {
+  const open = s3.open.bind(s3);
+  s3.open = async (...args) => {
     const start = now();
     const opened = await open(...args);
     if (!opened) return opened;
     const blocks = opened.blocks.bind(opened);
-    opened.blocks = async function* (n: number) {
+    opened.blocks = async function* (n) {
       for await (const block of blocks(n)) {
         marks.push({ name: "get", start, end: now() });
         yield block;
