@@ -7,4 +7,7 @@ import { createRuntime, type Runtime } from "../lib/runtime";
 
 let runtime: Runtime | undefined;
 
-export const handler = createHandler({ runtime: () => (runtime ??= createRuntime()) });
+export const handler = createHandler({
+  runtime: () => (runtime ??= createRuntime()),
+  service: process.env.AWS_LAMBDA_FUNCTION_NAME,
+});

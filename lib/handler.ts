@@ -27,6 +27,11 @@ export class InvocationFailedError extends TransientError {
 
 export interface HandlerOptions {
   runtime: () => Runtime;
+  /**
+   * The `service` of the log lines and the metrics' `Service` dimension. In Lambda the function's name, which
+   * differs per stage and region: two deployments in one account keep their metrics and alarms apart.
+   */
+  service?: string;
   logger?: Logger;
   /** Called with each object's report, e.g. by the local runner to print a line. */
   onReport?: (report: ObjectReport) => void;
@@ -36,11 +41,14 @@ export interface HandlerOptions {
   reserveMs?: (remainingMs: number) => number;
 }
 
+const DEFAULT_SERVICE = "upload-to-lark";
+
 /** Without a Lambda clock (a local run), Lambda's own maximum. */
 const DEFAULT_BUDGET_MS = 15 * 60_000;
 
 export function createHandler(opts: HandlerOptions) {
-  const baseLog = opts.logger ?? createLogger({ service: "upload-to-lark" });
+  const service = opts.service || DEFAULT_SERVICE;
+  const baseLog = opts.logger ?? createLogger({ service });
   const reserve = opts.reserveMs ?? ((remaining: number) => Math.min(10_000, remaining * 0.2));
 
   return async function handler(event: unknown, context?: Partial<Context>): Promise<HandlerResult> {
@@ -61,7 +69,7 @@ export function createHandler(opts: HandlerOptions) {
         ? await invocation.messages(parsed.messages)
         : await invocation.objects(parsed.objects);
     } finally {
-      metrics.flush(opts.writeMetrics);
+      metrics.flush(opts.writeMetrics, service);
     }
   };
 }

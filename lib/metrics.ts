@@ -26,7 +26,7 @@ export class Metrics {
   }
 
   /** The EMF documents for this invocation: one without dimensions, one per rejection code. */
-  flush(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`), service = "upload-to-lark"): void {
+  flush(write: (line: string) => void = (l) => process.stdout.write(`${l}\n`), service: string): void {
     const Timestamp = Date.now();
     const values: Record<string, number | number[]> = {};
     const defs: { Name: string; Unit: Unit }[] = [];

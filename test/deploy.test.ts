@@ -276,11 +276,11 @@ describe("serverless package", () => {
       ]);
       assert.equal(failure.Threshold, 0);
       assert.equal(failure.ComparisonOperator, "GreaterThanThreshold");
-      // The function's EMF documents (lib/metrics.ts): namespace s3-to-lark, dimension Service.
+      // The function's EMF documents (lib/metrics.ts): namespace s3-to-lark, dimension Service = its own name.
       const config = a.ConfigurationErrorsAlarm.Properties;
       assert.deepEqual(
         [config.Namespace, config.MetricName, config.Dimensions],
-        ["s3-to-lark", "ConfigurationErrors", [{ Name: "Service", Value: "upload-to-lark" }]],
+        ["s3-to-lark", "ConfigurationErrors", [{ Name: "Service", Value: { Ref: "UploadToLarkLambdaFunction" } }]],
       );
       assert.equal(config.Statistic, "Sum");
       for (const alarm of Object.values(a))
