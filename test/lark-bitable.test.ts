@@ -4,12 +4,11 @@
 
 import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
-import { RejectionError } from "../lib/errors";
 import { LarkBitable, uuidV4From } from "../lib/lark/bitable";
 import { newCounter } from "../lib/lark/client";
 import type { LarkEmulatorOptions } from "../local/lark-emulator";
 import { call, tenantToken } from "./support/emulator";
-import { type LarkRig, startLark, THROTTLED } from "./support/lark";
+import { type LarkRig, rejection, startLark, THROTTLED } from "./support/lark";
 
 const BASE = "bascnClientBase00000000001";
 const TABLE = "tblClientTable01";
@@ -30,15 +29,6 @@ async function withBase(t: TestContext, opts: LarkEmulatorOptions = {}) {
 
 const recordsOf = (rig: LarkRig, tableId = TABLE, appToken = BASE) =>
   rig.emu.bases.get(appToken)!.tables.get(tableId)!.records;
-
-async function rejection(promise: Promise<unknown>): Promise<RejectionError> {
-  const error = await promise.then(
-    () => assert.fail("must be refused"),
-    (e) => e,
-  );
-  assert.ok(error instanceof RejectionError, String(error));
-  return error;
-}
 
 describe("uuidV4From", () => {
   test("a valid uuid v4, the same for the same seed, another for another", () => {

@@ -6,13 +6,12 @@
 import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { RejectionError } from "../lib/errors";
 import { newCounter } from "../lib/lark/client";
 import { LarkDocx } from "../lib/lark/docx";
 import { LarkHttp } from "../lib/lark/http";
 import type { LarkEmulatorOptions } from "../local/lark-emulator";
 import { assertLark, call, tenantToken } from "./support/emulator";
-import { clientOver, type LarkRig, startLark, THROTTLED } from "./support/lark";
+import { clientOver, type LarkRig, rejection, startLark, THROTTLED } from "./support/lark";
 
 const DOC = "doxcnClientDoc000000000001";
 const OTHER = "doxcnClientDoc000000000002";
@@ -44,15 +43,6 @@ async function typeParagraph(rig: LarkRig, index: number, content: string): Prom
     assertLark(answer, 200, 0);
     return answer.json.data.children[0].block_id;
   }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RejectionError> {
-  const error = await promise.then(
-    () => assert.fail("must be refused"),
-    (e) => e,
-  );
-  assert.ok(error instanceof RejectionError, String(error));
-  return error;
 }
 
 describe("placing media in a document", () => {

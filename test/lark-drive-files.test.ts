@@ -8,13 +8,12 @@ import { createHash, randomBytes } from "node:crypto";
 import { describe, type TestContext, test } from "node:test";
 import ADLER32 from "adler-32";
 import { type Block, readBlocks } from "../lib/blocks";
-import { RejectionError } from "../lib/errors";
 import { newCounter } from "../lib/lark/client";
 import { DRIVE_FILES, type DriveFile, LarkMedia } from "../lib/lark/media";
 import { DRIVE_FOLDER } from "../lib/lark/parent-types";
 import type { LarkEmulatorOptions } from "../local/lark-emulator";
 import { call, tenantToken } from "./support/emulator";
-import { type LarkRig, startLark } from "./support/lark";
+import { type LarkRig, rejection, startLark } from "./support/lark";
 
 const FOLDER = "fldcnClientDriveFolder0001";
 const READ_ONLY = "fldcnClientReadOnlyFolder1";
@@ -60,15 +59,6 @@ async function listing(rig: LarkRig, folderToken: string) {
 }
 
 const received = (rig: LarkRig, fileToken: string) => rig.emu.files.find((file) => file.fileToken === fileToken)!;
-
-async function rejection(promise: Promise<unknown>): Promise<RejectionError> {
-  const error = await promise.then(
-    () => assert.fail("must be refused"),
-    (e) => e,
-  );
-  assert.ok(error instanceof RejectionError, String(error));
-  return error;
-}
 
 describe("a Drive file in a folder", () => {
   test("upload_all: the file is in the folder's listing, under its name, its bytes as sent", async (t) => {

@@ -9,7 +9,6 @@ import { describe, type TestContext, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import ADLER32 from "adler-32";
 import { type Block, readBlocks } from "../lib/blocks";
-import { RejectionError } from "../lib/errors";
 import { newCounter } from "../lib/lark/client";
 import {
   type ImportExtension,
@@ -23,7 +22,7 @@ import {
 import { LarkMedia } from "../lib/lark/media";
 import type { ImportFailureStatus, LarkEmulatorOptions } from "../local/lark-emulator";
 import { call, tenantToken } from "./support/emulator";
-import { type LarkRig, startLark } from "./support/lark";
+import { type LarkRig, rejection, startLark } from "./support/lark";
 
 const FOLDER = "fldcnClientImportFolder001";
 const READ_ONLY = "fldcnClientReadOnlyFolder1";
@@ -73,15 +72,6 @@ async function listing(rig: LarkRig, folderToken: string) {
     item.type,
     item.url,
   ]);
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RejectionError> {
-  const error = await promise.then(
-    () => assert.fail("must be refused"),
-    (e) => e,
-  );
-  assert.ok(error instanceof RejectionError, String(error));
-  return error;
 }
 
 describe("Lark's import table", () => {

@@ -6,13 +6,12 @@
 import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
 import ADLER32 from "adler-32";
-import { RejectionError } from "../lib/errors";
 import { newCounter } from "../lib/lark/client";
 import { DRIVE_FILES, LarkMedia } from "../lib/lark/media";
 import { DRIVE_FOLDER } from "../lib/lark/parent-types";
 import { LarkPermissions, type Member, parseShareList } from "../lib/lark/permissions";
 import type { LarkEmulatorOptions } from "../local/lark-emulator";
-import { startLark } from "./support/lark";
+import { rejection, startLark } from "./support/lark";
 
 const FOLDER = "fldcnClientSharedFolder001";
 const READ_ONLY = "fldcnClientReadOnlyFolder1";
@@ -34,15 +33,6 @@ async function withFile(t: TestContext, opts: LarkEmulatorOptions = {}) {
     rig.retry(),
   );
   return { ...rig, fileToken, permissions: new LarkPermissions(rig.client, rig.limits) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<RejectionError> {
-  const error = await promise.then(
-    () => assert.fail("must be refused"),
-    (e) => e,
-  );
-  assert.ok(error instanceof RejectionError, String(error));
-  return error;
 }
 
 describe("granting members", () => {

@@ -4,11 +4,10 @@
 
 import assert from "node:assert/strict";
 import { describe, type TestContext, test } from "node:test";
-import { RejectionError } from "../lib/errors";
 import { newCounter } from "../lib/lark/client";
 import { floatImageId, LarkSheets } from "../lib/lark/sheets";
 import type { LarkEmulatorOptions } from "../local/lark-emulator";
-import { type LarkRig, startLark, THROTTLED } from "./support/lark";
+import { type LarkRig, rejection, startLark, THROTTLED } from "./support/lark";
 
 const SPREADSHEET = "shtcnClientSheet0000000001";
 const SHEET = "a1b2c3";
@@ -23,15 +22,6 @@ async function withSpreadsheet(t: TestContext, opts: LarkEmulatorOptions = {}) {
 const imagesOf = (rig: LarkRig) => rig.emu.spreadsheets.get(SPREADSHEET)!.sheets.get(SHEET)!.floatImages;
 const uploadImage = (rig: LarkRig, spreadsheet = SPREADSHEET) =>
   rig.upload({ parentType: "sheet_image", parentNode: spreadsheet });
-
-async function rejection(promise: Promise<unknown>): Promise<RejectionError> {
-  const error = await promise.then(
-    () => assert.fail("must be refused"),
-    (e) => e,
-  );
-  assert.ok(error instanceof RejectionError, String(error));
-  return error;
-}
 
 describe("floatImageId", () => {
   test("10 characters of [0-9a-zA-Z], the same for the same seed, another for another", () => {

@@ -2,8 +2,10 @@
 // token cache, paced and retried calls, limits at the emulator's time scale), the media client for real uploads,
 // and the emulator's own log of every answer, to count its refusals.
 
+import assert from "node:assert/strict";
 import type { TestContext } from "node:test";
 import ADLER32 from "adler-32";
+import { RejectionError } from "../../lib/errors";
 import { LarkClient } from "../../lib/lark/client";
 import { LarkHttp } from "../../lib/lark/http";
 import { LarkLimits } from "../../lib/lark/limits";
@@ -73,4 +75,14 @@ export async function startLark(t: TestContext, opts: LarkEmulatorOptions = {}):
 /** The function's call path (token cache, pacing, retries) to the emulator over `http`. */
 export function clientOver(emu: LarkEmulator, http: LarkHttp): LarkClient {
   return new LarkClient(http, new TenantTokens(http, emu.appId, secretReader({ kind: "value", value: emu.appSecret })));
+}
+
+/** The RejectionError `promise` must end with (the test fails if it resolves or fails otherwise). */
+export async function rejection(promise: Promise<unknown>): Promise<RejectionError> {
+  const error = await promise.then(
+    () => assert.fail("must be refused"),
+    (e) => e,
+  );
+  assert.ok(error instanceof RejectionError, String(error));
+  return error;
 }
